@@ -1,0 +1,36 @@
+# Build helpers shared by every module: warnings, sanitizers, strata_module(), strata_test().
+
+set(STRATA_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter)
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  list(APPEND STRATA_WARNINGS -Wthread-safety)
+endif()
+
+if(STRATA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# strata_module(NAME SOURCES a.cc b.cc DEPS strata_core ...)
+# One static library per building block; DEPS is the module's allowed dependency list.
+function(strata_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(strata_${name} STATIC ${ARG_SOURCES})
+  target_include_directories(strata_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(strata_${name} PRIVATE ${STRATA_WARNINGS})
+  target_link_libraries(strata_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# strata_test(NAME SOURCES a_test.cc DEPS strata_x [LABELS unit])
+function(strata_test name)
+  if(NOT STRATA_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${STRATA_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()

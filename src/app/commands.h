@@ -1,0 +1,20 @@
+// The `strata` subcommands. Each Add*Command registers its options on `root` and sets
+// `*run` (when the subcommand is chosen) to the function that executes it and returns the
+// process exit code.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace strata::app {
+
+using CommandRun = std::function<int()>;
+
+void AddServeCommand(CLI::App& root, CommandRun* run);
+void AddSynthCommand(CLI::App& root, CommandRun* run);
+void AddConfigCommand(CLI::App& root, CommandRun* run);
+
+}  // namespace strata::app

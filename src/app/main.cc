@@ -1,0 +1,24 @@
+// `strata`: one binary, one subcommand per job.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "app/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App root{"Strata: hybrid imaging archive"};
+  root.require_subcommand(1);
+  strata::app::CommandRun run;
+  strata::app::AddServeCommand(root, &run);
+  strata::app::AddSynthCommand(root, &run);
+  strata::app::AddConfigCommand(root, &run);
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return root.exit(e);
+  }
+  if (!run) {
+    std::cerr << root.help();
+    return 2;
+  }
+  return run();
+}

@@ -1,0 +1,115 @@
+#include "blob/file_blob_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace strata::blob {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileBlobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("strata_blob_test_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    auto store = OpenFileBlobStore(root_.string());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::string Stage(const std::string& content) {
+    auto path = store_->StagingPath();
+    EXPECT_TRUE(path.ok());
+    std::ofstream(*path, std::ios::binary) << content;
+    return *path;
+  }
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  fs::path root_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+TEST_F(FileBlobStoreTest, PutOpenStatDelete) {
+  std::string staged = Stage("hello");
+  ASSERT_TRUE(store_->PutFile("dicom/1.2/3.4/5.6.dcm", staged, true).ok());
+  EXPECT_FALSE(fs::exists(staged));
+  auto obj = store_->Open("dicom/1.2/3.4/5.6.dcm");
+  ASSERT_TRUE(obj.ok());
+  EXPECT_EQ(ReadAll((*obj)->path()), "hello");
+  EXPECT_EQ(store_->Stat("dicom/1.2/3.4/5.6.dcm")->size_bytes, 5u);
+  ASSERT_TRUE(store_->Delete("dicom/1.2/3.4/5.6.dcm").ok());
+  EXPECT_EQ(store_->Open("dicom/1.2/3.4/5.6.dcm").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Delete("dicom/1.2/3.4/5.6.dcm").ok()) << "delete is idempotent";
+}
+
+TEST_F(FileBlobStoreTest, CreateOnlyRefusesExistingKeyAndKeepsBoth) {
+  ASSERT_TRUE(store_->PutFile("k/a", Stage("first"), true).ok());
+  std::string second = Stage("second");
+  Status s = store_->PutFile("k/a", second, true);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(fs::exists(second)) << "the staged file stays for the caller";
+  EXPECT_EQ(ReadAll((*store_->Open("k/a"))->path()), "first");
+  ASSERT_TRUE(store_->PutFile("k/a", second, false).ok());
+  EXPECT_EQ(ReadAll((*store_->Open("k/a"))->path()), "second");
+}
+
+TEST_F(FileBlobStoreTest, ConcurrentCreateOnlyHasOneWinner) {
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  std::vector<std::string> staged;
+  for (int i = 0; i < 8; ++i) staged.push_back(Stage("v" + std::to_string(i)));
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (store_->PutFile("race/key", staged[i], true).ok()) ++winners;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners.load(), 1);
+}
+
+TEST_F(FileBlobStoreTest, RefusesKeysEscapingTheRoot) {
+  for (const char* key : {"../x", "/etc/passwd", "a/../../b", "a//b", "", ".staging/x", "a b"}) {
+    EXPECT_EQ(store_->PutFile(key, Stage("x"), true).code(), StatusCode::kInvalidArgument) << key;
+    EXPECT_EQ(store_->Open(key).status().code(), StatusCode::kInvalidArgument) << key;
+  }
+}
+
+TEST_F(FileBlobStoreTest, ListSkipsStagingAndFiltersByPrefix) {
+  ASSERT_TRUE(store_->PutFile("dicom/s1/a", Stage("1"), true).ok());
+  ASSERT_TRUE(store_->PutFile("dicom/s2/b", Stage("2"), true).ok());
+  ASSERT_TRUE(store_->PutFile("other/c", Stage("3"), true).ok());
+  Stage("left in staging");
+  std::set<std::string> keys;
+  ASSERT_TRUE(store_->List("dicom/", [&](const std::string& k) { keys.insert(k); }).ok());
+  EXPECT_EQ(keys, (std::set<std::string>{"dicom/s1/a", "dicom/s2/b"}));
+}
+
+TEST_F(FileBlobStoreTest, ReopenRemovesStagedLeftovers) {
+  std::string staged = Stage("crash leftover");
+  ASSERT_TRUE(fs::exists(staged));
+  auto reopened = OpenFileBlobStore(root_.string());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_FALSE(fs::exists(staged));
+}
+
+TEST_F(FileBlobStoreTest, ReportsFreeBytes) {
+  auto free_bytes = store_->FreeBytes();
+  ASSERT_TRUE(free_bytes.ok());
+  EXPECT_GT(*free_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace strata::blob

@@ -1,0 +1,455 @@
+#include "core/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/log.h"
+
+extern char** environ;
+
+namespace strata {
+namespace {
+
+// One documented setting: where it lives, how to read it from TOML or from text.
+struct Setting {
+  std::string section;
+  std::string key;
+  std::string doc;
+  std::function<Status(Config&, const toml::node&)> from_toml;
+  std::function<Status(Config&, const std::string&)> from_text;
+  std::function<std::string(const Config&)> default_toml;
+};
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+Status TypeError(const std::string& name, const char* want) {
+  return InvalidArgument("config key '" + name + "' must be " + want);
+}
+
+template <typename Int>
+Status ParseInt(const std::string& name, const std::string& text, Int min, Int max, Int* out) {
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v < static_cast<int64_t>(min) ||
+      v > static_cast<int64_t>(max)) {
+    return InvalidArgument("config key '" + name + "': '" + text + "' is not an integer in [" +
+                           std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  *out = static_cast<Int>(v);
+  return OkStatus();
+}
+
+template <typename Int>
+Setting IntSetting(std::string section, std::string key, std::string doc, Int Config::*field,
+                   Int min, Int max) {
+  std::string name = section + "." + key;
+  Setting s{section, key, std::move(doc), {}, {}, {}};
+  s.from_text = [=](Config& c, const std::string& t) { return ParseInt(name, t, min, max, &(c.*field)); };
+  s.from_toml = [=](Config& c, const toml::node& n) {
+    auto v = n.value<int64_t>();
+    if (!n.is_integer() || !v) return TypeError(name, "an integer");
+    return ParseInt(name, std::to_string(*v), min, max, &(c.*field));
+  };
+  s.default_toml = [=](const Config& c) { return std::to_string(c.*field); };
+  return s;
+}
+
+Setting StringSetting(std::string section, std::string key, std::string doc,
+                      std::string Config::*field) {
+  std::string name = section + "." + key;
+  Setting s{section, key, std::move(doc), {}, {}, {}};
+  s.from_text = [=](Config& c, const std::string& t) {
+    c.*field = t;
+    return OkStatus();
+  };
+  s.from_toml = [=](Config& c, const toml::node& n) {
+    if (!n.is_string()) return TypeError(name, "a string");
+    c.*field = *n.value<std::string>();
+    return OkStatus();
+  };
+  s.default_toml = [=](const Config& c) { return Quote(c.*field); };
+  return s;
+}
+
+Status ParseBool(const std::string& name, const std::string& t, bool* out) {
+  if (t == "true" || t == "1" || t == "yes") {
+    *out = true;
+  } else if (t == "false" || t == "0" || t == "no") {
+    *out = false;
+  } else {
+    return InvalidArgument("config key '" + name + "': '" + t + "' is not a boolean");
+  }
+  return OkStatus();
+}
+
+Setting BoolSetting(std::string section, std::string key, std::string doc, bool Config::*field) {
+  std::string name = section + "." + key;
+  Setting s{section, key, std::move(doc), {}, {}, {}};
+  s.from_text = [=](Config& c, const std::string& t) { return ParseBool(name, t, &(c.*field)); };
+  s.from_toml = [=](Config& c, const toml::node& n) {
+    if (!n.is_boolean()) return TypeError(name, "true or false");
+    c.*field = *n.value<bool>();
+    return OkStatus();
+  };
+  s.default_toml = [=](const Config& c) { return std::string(c.*field ? "true" : "false"); };
+  return s;
+}
+
+Status CheckAeTitle(const std::string& name, const std::string& ae) {
+  if (ae.empty() || ae.size() > 16) {
+    return InvalidArgument("config key '" + name + "': AE title '" + ae + "' must be 1-16 characters");
+  }
+  for (char c : ae) {
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
+      return InvalidArgument("config key '" + name + "': AE title '" + ae + "' has an invalid character");
+    }
+  }
+  return OkStatus();
+}
+
+// Parses "AE1,AE2" (environment form) into a list.
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Parses "AE@host:port,AE2@host:port" (environment form of dimse.peers).
+Status ParsePeers(const std::string& text, std::vector<DicomPeer>* out) {
+  out->clear();
+  for (const auto& item : SplitList(text)) {
+    auto at = item.find('@');
+    auto colon = item.rfind(':');
+    if (at == std::string::npos || colon == std::string::npos || colon < at) {
+      return InvalidArgument("config key 'dimse.peers': '" + item + "' is not AE@host:port");
+    }
+    DicomPeer p{item.substr(0, at), item.substr(at + 1, colon - at - 1), 0};
+    STRATA_RETURN_IF_ERROR(ParseInt<uint16_t>("dimse.peers", item.substr(colon + 1), 1, 65535, &p.port));
+    STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.peers", p.ae_title));
+    out->push_back(std::move(p));
+  }
+  return OkStatus();
+}
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> settings = [] {
+    std::vector<Setting> s;
+    s.push_back(StringSetting("server", "data_dir",
+                              "Directory for the catalog and the object store (created if missing).",
+                              &Config::data_dir));
+    {
+      Setting level = StringSetting("server", "log_level", "Least severe log level written: debug, info, warn, error.",
+                                    &Config::log_level);
+      auto base = level.from_text;
+      level.from_text = [base](Config& c, const std::string& t) {
+        if (t != "debug" && t != "info" && t != "warn" && t != "error") {
+          return InvalidArgument("config key 'server.log_level': '" + t + "' is not debug, info, warn or error");
+        }
+        return base(c, t);
+      };
+      level.from_toml = [f = level.from_text](Config& c, const toml::node& n) {
+        if (!n.is_string()) return TypeError("server.log_level", "a string");
+        return f(c, *n.value<std::string>());
+      };
+      s.push_back(level);
+    }
+    {
+      Setting backend = StringSetting("catalog", "backend", "Catalog database: sqlite (embedded).",
+                                      &Config::catalog_backend);
+      backend.from_text = [](Config& c, const std::string& t) {
+        if (t != "sqlite") return InvalidArgument("config key 'catalog.backend': '" + t + "' is not supported (sqlite)");
+        c.catalog_backend = t;
+        return OkStatus();
+      };
+      backend.from_toml = [f = backend.from_text](Config& c, const toml::node& n) {
+        if (!n.is_string()) return TypeError("catalog.backend", "a string");
+        return f(c, *n.value<std::string>());
+      };
+      s.push_back(backend);
+    }
+    s.push_back(StringSetting("catalog", "path",
+                              "SQLite catalog file; empty means <data_dir>/catalog.sqlite.",
+                              &Config::catalog_path));
+    {
+      Setting backend = StringSetting("storage", "backend", "Object store: filesystem.",
+                                      &Config::blob_backend);
+      backend.from_text = [](Config& c, const std::string& t) {
+        if (t != "filesystem") return InvalidArgument("config key 'storage.backend': '" + t + "' is not supported (filesystem)");
+        c.blob_backend = t;
+        return OkStatus();
+      };
+      backend.from_toml = [f = backend.from_text](Config& c, const toml::node& n) {
+        if (!n.is_string()) return TypeError("storage.backend", "a string");
+        return f(c, *n.value<std::string>());
+      };
+      s.push_back(backend);
+    }
+    s.push_back(StringSetting("storage", "path",
+                              "Object store directory; empty means <data_dir>/objects.",
+                              &Config::blob_path));
+    {
+      Setting dup{"storage", "duplicates",
+                  "A different object under an existing SOP Instance UID: \"version\" keeps it as a "
+                  "new version (the old one stays retrievable), \"reject\" refuses it.",
+                  {}, {}, {}};
+      dup.from_text = [](Config& c, const std::string& t) {
+        if (t == "version") {
+          c.duplicates = DuplicatePolicy::kKeepVersions;
+        } else if (t == "reject") {
+          c.duplicates = DuplicatePolicy::kReject;
+        } else {
+          return InvalidArgument("config key 'storage.duplicates': '" + t + "' is not version or reject");
+        }
+        return OkStatus();
+      };
+      dup.from_toml = [f = dup.from_text](Config& c, const toml::node& n) {
+        if (!n.is_string()) return TypeError("storage.duplicates", "a string");
+        return f(c, *n.value<std::string>());
+      };
+      dup.default_toml = [](const Config& c) {
+        return Quote(c.duplicates == DuplicatePolicy::kReject ? "reject" : "version");
+      };
+      s.push_back(dup);
+    }
+    s.push_back(IntSetting<int>("storage", "group_commit_max_batch",
+                                "Most instances committed to the catalog in one transaction.",
+                                &Config::group_commit_max_batch, 1, 100000));
+    s.push_back(IntSetting<int64_t>("storage", "min_free_bytes",
+                                    "Stores are refused (out of resources) when the object store's "
+                                    "file system has less free space than this.",
+                                    &Config::min_free_bytes, 0, INT64_MAX));
+    {
+      Setting ae = StringSetting("dimse", "ae_title", "Strata's own AE title.", &Config::ae_title);
+      ae.from_text = [](Config& c, const std::string& t) {
+        STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.ae_title", t));
+        c.ae_title = t;
+        return OkStatus();
+      };
+      ae.from_toml = [f = ae.from_text](Config& c, const toml::node& n) {
+        if (!n.is_string()) return TypeError("dimse.ae_title", "a string");
+        return f(c, *n.value<std::string>());
+      };
+      s.push_back(ae);
+    }
+    s.push_back(StringSetting("dimse", "bind",
+                              "Address the DICOM listener binds to (0.0.0.0: all interfaces).",
+                              &Config::dimse_bind));
+    s.push_back(IntSetting<uint16_t>("dimse", "port", "TCP port of the DICOM listener.",
+                                     &Config::dimse_port, 1, 65535));
+    s.push_back(IntSetting<int>("dimse", "max_associations",
+                                "Associations served at once; more are rejected (transient).",
+                                &Config::max_associations, 1, 4096));
+    s.push_back(IntSetting<int>("dimse", "max_pdu", "Largest PDU Strata receives, in bytes.",
+                                &Config::max_pdu, 4096, 131072));
+    s.push_back(IntSetting<int>("dimse", "acse_timeout_seconds",
+                                "Time allowed for association negotiation.",
+                                &Config::acse_timeout_seconds, 1, 3600));
+    s.push_back(IntSetting<int>("dimse", "dimse_timeout_seconds",
+                                "Idle time after which an association is aborted.",
+                                &Config::dimse_timeout_seconds, 1, 86400));
+    s.push_back(BoolSetting("dimse", "accept_any_calling_ae",
+                            "Accept associations from any calling AE title; when false only "
+                            "allowed_calling_aes and configured peers may connect.",
+                            &Config::accept_any_calling_ae));
+    {
+      Setting allow{"dimse", "allowed_calling_aes", "Calling AE titles allowed to associate.", {}, {}, {}};
+      allow.from_text = [](Config& c, const std::string& t) {
+        c.allowed_calling_aes = SplitList(t);
+        for (const auto& ae : c.allowed_calling_aes) {
+          STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.allowed_calling_aes", ae));
+        }
+        return OkStatus();
+      };
+      allow.from_toml = [](Config& c, const toml::node& n) {
+        const toml::array* arr = n.as_array();
+        if (!arr) return TypeError("dimse.allowed_calling_aes", "an array of strings");
+        c.allowed_calling_aes.clear();
+        for (const auto& item : *arr) {
+          if (!item.is_string()) return TypeError("dimse.allowed_calling_aes", "an array of strings");
+          std::string ae = *item.value<std::string>();
+          STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.allowed_calling_aes", ae));
+          c.allowed_calling_aes.push_back(ae);
+        }
+        return OkStatus();
+      };
+      allow.default_toml = [](const Config& c) {
+        std::string out = "[";
+        for (size_t i = 0; i < c.allowed_calling_aes.size(); ++i) {
+          out += (i ? ", " : "") + Quote(c.allowed_calling_aes[i]);
+        }
+        return out + "]";
+      };
+      s.push_back(allow);
+    }
+    {
+      Setting peers{"dimse", "peers",
+                    "C-MOVE destinations, as an array of tables {ae_title, host, port} "
+                    "(environment: \"AE@host:port,AE2@host:port\").",
+                    {}, {}, {}};
+      peers.from_text = [](Config& c, const std::string& t) { return ParsePeers(t, &c.peers); };
+      peers.from_toml = [](Config& c, const toml::node& n) {
+        const toml::array* arr = n.as_array();
+        if (!arr) return TypeError("dimse.peers", "an array of tables");
+        c.peers.clear();
+        for (const auto& item : *arr) {
+          const toml::table* t = item.as_table();
+          if (!t) return TypeError("dimse.peers", "an array of tables");
+          DicomPeer p;
+          auto ae = (*t)["ae_title"].value<std::string>();
+          auto host = (*t)["host"].value<std::string>();
+          auto port = (*t)["port"].value<int64_t>();
+          if (!ae || !host || !port || *port < 1 || *port > 65535) {
+            return InvalidArgument("config key 'dimse.peers': each peer needs ae_title, host and port (1-65535)");
+          }
+          for (const auto& [k, v] : *t) {
+            if (k != "ae_title" && k != "host" && k != "port") {
+              return InvalidArgument("config key 'dimse.peers': unknown field '" + std::string(k.str()) + "'");
+            }
+          }
+          STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.peers", *ae));
+          p.ae_title = *ae;
+          p.host = *host;
+          p.port = static_cast<uint16_t>(*port);
+          c.peers.push_back(std::move(p));
+        }
+        return OkStatus();
+      };
+      peers.default_toml = [](const Config& c) {
+        std::string out = "[";
+        for (size_t i = 0; i < c.peers.size(); ++i) {
+          const auto& p = c.peers[i];
+          out += std::string(i ? ", " : "") + "{ ae_title = " + Quote(p.ae_title) + ", host = " +
+                 Quote(p.host) + ", port = " + std::to_string(p.port) + " }";
+        }
+        return out + "]";
+      };
+      s.push_back(peers);
+    }
+    return s;
+  }();
+  return settings;
+}
+
+std::string EnvName(const Setting& s) {
+  std::string name = "STRATA_" + s.section + "_" + s.key;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return name;
+}
+
+}  // namespace
+
+std::string Config::CatalogPath() const {
+  return catalog_path.empty() ? data_dir + "/catalog.sqlite" : catalog_path;
+}
+
+std::string Config::BlobPath() const { return blob_path.empty() ? data_dir + "/objects" : blob_path; }
+
+const DicomPeer* Config::FindPeer(const std::string& ae) const {
+  for (const auto& p : peers) {
+    if (p.ae_title == ae) return &p;
+  }
+  return nullptr;
+}
+
+Result<Config> ParseConfig(const std::string& toml_text,
+                           const std::map<std::string, std::string>& env) {
+  Config config;
+  toml::table root;
+  try {
+    root = toml::parse(toml_text);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "config is not valid TOML: " << e.description() << " (line " << e.source().begin.line
+        << ", column " << e.source().begin.column << ")";
+    return InvalidArgument(msg.str());
+  }
+  for (const auto& [section_key, section_node] : root) {
+    std::string section(section_key.str());
+    const toml::table* table = section_node.as_table();
+    if (!table) return InvalidArgument("config: '" + section + "' must be a [section]");
+    for (const auto& [key_node, value] : *table) {
+      std::string key(key_node.str());
+      const auto& settings = Settings();
+      auto it = std::find_if(settings.begin(), settings.end(), [&](const Setting& s) {
+        return s.section == section && s.key == key;
+      });
+      if (it == settings.end()) {
+        return InvalidArgument("config: unknown key '" + section + "." + key + "'");
+      }
+      STRATA_RETURN_IF_ERROR(it->from_toml(config, value));
+    }
+  }
+  for (const auto& s : Settings()) {
+    auto it = env.find(EnvName(s));
+    if (it != env.end()) {
+      STRATA_RETURN_IF_ERROR(s.from_text(config, it->second).WithContext(EnvName(s)));
+    }
+  }
+  for (const auto& [name, value] : env) {
+    if (name.rfind("STRATA_", 0) != 0) continue;
+    bool known = std::any_of(Settings().begin(), Settings().end(),
+                             [&](const Setting& s) { return EnvName(s) == name; });
+    if (!known && name != "STRATA_CONFIG") {
+      log::Warn("config_unknown_environment_variable", {{"name", name}});
+    }
+  }
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::string text;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return NotFound("config file '" + path + "' cannot be read");
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    text = buf.str();
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos && entry.rfind("STRATA_", 0) == 0) {
+      env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+  }
+  auto config = ParseConfig(text, env);
+  if (!config.ok() && !path.empty()) return config.status().WithContext(path);
+  return config;
+}
+
+std::string DefaultConfigToml() {
+  Config defaults;
+  std::string out =
+      "# Strata configuration. Every key is optional; the values shown are the defaults.\n"
+      "# Each key can be overridden by an environment variable: [dimse] port -> STRATA_DIMSE_PORT.\n";
+  std::string section;
+  for (const auto& s : Settings()) {
+    if (s.section != section) {
+      section = s.section;
+      out += "\n[" + section + "]\n";
+    }
+    out += "# " + s.doc + "\n" + s.key + " = " + s.default_toml(defaults) + "\n";
+  }
+  return out;
+}
+
+}  // namespace strata

@@ -1,0 +1,71 @@
+// Config: every setting of `strata serve`, from one TOML file plus STRATA_* environment overrides.
+//
+// Each setting has an embedded default, so an empty file (or none) runs everything on one
+// machine. The key `dimse.port` is overridden by the environment variable STRATA_DIMSE_PORT.
+// Thread-safety: a plain value; build it once at start-up and share it read-only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace strata {
+
+// A remote DICOM application entity Strata may open associations to (C-MOVE destinations).
+struct DicomPeer {
+  std::string ae_title;
+  std::string host;
+  uint16_t port = 0;
+};
+
+enum class DuplicatePolicy { kKeepVersions, kReject };
+
+struct Config {
+  // [server]
+  std::string data_dir = "strata-data";
+  std::string log_level = "info";
+
+  // [catalog]
+  std::string catalog_backend = "sqlite";
+  std::string catalog_path;  // empty: <data_dir>/catalog.sqlite
+
+  // [storage]
+  std::string blob_backend = "filesystem";
+  std::string blob_path;  // empty: <data_dir>/objects
+  DuplicatePolicy duplicates = DuplicatePolicy::kKeepVersions;
+  int group_commit_max_batch = 256;
+  // Minimum free bytes kept on the object store's file system; below it stores are refused.
+  int64_t min_free_bytes = 256LL * 1024 * 1024;
+
+  // [dimse]
+  std::string ae_title = "STRATA";
+  std::string dimse_bind = "0.0.0.0";
+  uint16_t dimse_port = 11112;
+  int max_associations = 32;
+  int max_pdu = 131072;
+  int acse_timeout_seconds = 30;
+  int dimse_timeout_seconds = 60;
+  bool accept_any_calling_ae = true;
+  std::vector<std::string> allowed_calling_aes;
+  std::vector<DicomPeer> peers;
+
+  std::string CatalogPath() const;
+  std::string BlobPath() const;
+  // Looks up a peer by AE title; nullptr when unknown.
+  const DicomPeer* FindPeer(const std::string& ae_title) const;
+};
+
+// Parses TOML text, then applies overrides from `env` (name -> value, STRATA_* only).
+// Fails with kInvalidArgument naming the key on an unknown key, a wrong type or a bad value.
+Result<Config> ParseConfig(const std::string& toml_text, const std::map<std::string, std::string>& env);
+
+// Reads `path` (empty: no file, defaults only) and the process environment.
+Result<Config> LoadConfig(const std::string& path);
+
+// The documented default configuration file, as `strata config` prints it.
+std::string DefaultConfigToml();
+
+}  // namespace strata

@@ -1,0 +1,93 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace strata {
+namespace {
+
+TEST(ConfigTest, EmptyTextGivesDefaults) {
+  auto c = ParseConfig("", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dimse_port, 11112);
+  EXPECT_EQ(c->ae_title, "STRATA");
+  EXPECT_EQ(c->CatalogPath(), "strata-data/catalog.sqlite");
+  EXPECT_EQ(c->BlobPath(), "strata-data/objects");
+  EXPECT_EQ(c->duplicates, DuplicatePolicy::kKeepVersions);
+}
+
+TEST(ConfigTest, ReadsEverySection) {
+  auto c = ParseConfig(R"(
+[server]
+data_dir = "/srv/strata"
+[storage]
+duplicates = "reject"
+min_free_bytes = 1024
+[dimse]
+ae_title = "ARCHIVE"
+bind = "127.0.0.1"
+port = 4242
+accept_any_calling_ae = false
+allowed_calling_aes = ["CT1", "MR1"]
+peers = [{ ae_title = "PACS", host = "10.0.0.5", port = 104 }]
+)",
+                       {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/srv/strata");
+  EXPECT_EQ(c->duplicates, DuplicatePolicy::kReject);
+  EXPECT_EQ(c->min_free_bytes, 1024);
+  EXPECT_EQ(c->ae_title, "ARCHIVE");
+  EXPECT_EQ(c->dimse_port, 4242);
+  EXPECT_FALSE(c->accept_any_calling_ae);
+  EXPECT_EQ(c->allowed_calling_aes, (std::vector<std::string>{"CT1", "MR1"}));
+  ASSERT_NE(c->FindPeer("PACS"), nullptr);
+  EXPECT_EQ(c->FindPeer("PACS")->port, 104);
+  EXPECT_EQ(c->FindPeer("NOPE"), nullptr);
+}
+
+TEST(ConfigTest, EnvironmentOverridesFile) {
+  auto c = ParseConfig("[dimse]\nport = 4242\n",
+                       {{"STRATA_DIMSE_PORT", "5000"},
+                        {"STRATA_DIMSE_PEERS", "PACS@127.0.0.1:104,AI@localhost:11113"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dimse_port, 5000);
+  ASSERT_EQ(c->peers.size(), 2u);
+  EXPECT_EQ(c->peers[1].ae_title, "AI");
+  EXPECT_EQ(c->peers[1].port, 11113);
+}
+
+TEST(ConfigTest, RejectsGarbageWithClearErrors) {
+  struct Case {
+    const char* text;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"[dimse\nport = 1", "not valid TOML"},
+      {"[dimse]\nprot = 1\n", "unknown key 'dimse.prot'"},
+      {"[dimse]\nport = \"x\"\n", "'dimse.port' must be an integer"},
+      {"[dimse]\nport = 70000\n", "not an integer in [1, 65535]"},
+      {"[dimse]\nae_title = \"WAY_TOO_LONG_AE_TITLE\"\n", "1-16 characters"},
+      {"[storage]\nduplicates = \"maybe\"\n", "not version or reject"},
+      {"port = 1\n", "must be a [section]"},
+      {"[dimse]\npeers = [{ ae_title = \"X\" }]\n", "needs ae_title, host and port"},
+  };
+  for (const auto& tc : cases) {
+    auto c = ParseConfig(tc.text, {});
+    ASSERT_FALSE(c.ok()) << tc.text;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find(tc.expected), std::string::npos)
+        << c.status().message() << " should mention " << tc.expected;
+  }
+  auto env = ParseConfig("", {{"STRATA_DIMSE_PORT", "eleven"}});
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("STRATA_DIMSE_PORT"), std::string::npos);
+}
+
+TEST(ConfigTest, DefaultFileParsesBackToDefaults) {
+  auto c = ParseConfig(DefaultConfigToml(), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->dimse_port, Config{}.dimse_port);
+  EXPECT_EQ(c->group_commit_max_batch, Config{}.group_commit_max_batch);
+}
+
+}  // namespace
+}  // namespace strata

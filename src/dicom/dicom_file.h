@@ -1,0 +1,37 @@
+// Reading and checking stored DICOM Part 10 files (the adapter over DCMTK's dcmdata).
+//
+// Thread-safety: free functions; safe to call concurrently on different files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "dicom/instance_metadata.h"
+
+namespace strata::dicom {
+
+// Parsed view of a Part 10 file's indexable attributes.
+struct ParsedInstance {
+  InstanceMetadata metadata;
+  // Byte offset where the data set starts (after preamble and file meta information); the
+  // content hash covers the data set only, so a resend through another sender is identical.
+  uint64_t dataset_offset = 0;
+};
+
+// Reads the file meta information and the indexable attributes of `path`, without loading
+// large values (pixel data). Fails with:
+//  kInvalidArgument: not DICOM, truncated or malformed, or missing Study/Series/SOP Instance
+//                    UID or SOP Class UID (the message names what is wrong);
+//  kNotFound: no such file.
+Result<ParsedInstance> ReadInstance(const std::string& path);
+
+// True if `uid` is a syntactically valid DICOM UID (PS3.5 9.1): digits and dots, at most 64
+// characters, no empty component. Components with a leading zero, which PS3.5 forbids but real
+// archives contain, are tolerated. A valid UID is safe to use in an object key.
+bool IsValidUid(const std::string& uid);
+
+// Registers DCMTK's decompression and compression codecs once per process.
+void RegisterCodecs();
+
+}  // namespace strata::dicom

@@ -1,0 +1,269 @@
+#include "ingest/ingest_service.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/log.h"
+#include "dicom/dicom_file.h"
+
+namespace strata::ingest {
+namespace {
+
+using catalog::PutOutcome;
+
+// SHA-256 (hex) of the bytes of `path` from `offset` on, read in bounded chunks.
+Result<std::string> Sha256OfFile(const std::string& path, uint64_t offset) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Unavailable("cannot read " + path);
+  if (offset > 0 && std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0) {
+    std::fclose(f);
+    return InvalidArgument("file shorter than its meta information");
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<unsigned char> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx, buf.data(), n);
+  bool read_error = std::ferror(f) != 0;
+  std::fclose(f);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  if (read_error) return Unavailable("read error on " + path);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+std::string BaseKey(const dicom::InstanceMetadata& m) {
+  return "dicom/" + m.study_instance_uid + "/" + m.series_instance_uid + "/" + m.sop_instance_uid;
+}
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One instance waiting for the group commit.
+struct PendingCommit {
+  catalog::InstanceRecord record;
+  std::promise<Result<PutOutcome>> done;
+};
+
+class IngestServiceImpl final : public IngestService {
+ public:
+  IngestServiceImpl(catalog::Catalog& catalog, blob::BlobStore& blobs, IngestOptions options)
+      : catalog_(catalog), blobs_(blobs), options_(std::move(options)) {
+    if (!options_.now_ms) options_.now_ms = SystemNowMs;
+    committer_ = std::thread([this] { CommitLoop(); });
+  }
+
+  ~IngestServiceImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    committer_.join();
+  }
+
+  Result<std::string> StagingPath() override {
+    if (options_.min_free_bytes > 0) {
+      auto free_bytes = blobs_.FreeBytes();
+      if (free_bytes.ok() && *free_bytes < options_.min_free_bytes) {
+        return ResourceExhausted("object store has " + std::to_string(*free_bytes) +
+                                 " bytes free, below the configured minimum of " +
+                                 std::to_string(options_.min_free_bytes));
+      }
+    }
+    return blobs_.StagingPath();
+  }
+
+  Result<IngestResult> Ingest(const IngestRequest& request) override {
+    auto result = IngestStaged(request);
+    // Whatever happened, the staged file is either moved into the store or not needed.
+    ::unlink(request.staged_path.c_str());
+    return result;
+  }
+
+ private:
+  Result<IngestResult> IngestStaged(const IngestRequest& request) {
+    STRATA_ASSIGN_OR_RETURN(dicom::ParsedInstance parsed, dicom::ReadInstance(request.staged_path));
+    const dicom::InstanceMetadata& m = parsed.metadata;
+    if (request.expected_sop_class_uid && *request.expected_sop_class_uid != m.sop_class_uid) {
+      return FailedPrecondition("data set SOPClassUID " + m.sop_class_uid +
+                                " does not match the request's " + *request.expected_sop_class_uid);
+    }
+    if (request.expected_sop_instance_uid && *request.expected_sop_instance_uid != m.sop_instance_uid) {
+      return FailedPrecondition("data set SOPInstanceUID " + m.sop_instance_uid +
+                                " does not match the request's " + *request.expected_sop_instance_uid);
+    }
+    STRATA_ASSIGN_OR_RETURN(std::string sha, Sha256OfFile(request.staged_path, parsed.dataset_offset));
+    struct stat staged_stat{};
+    if (::stat(request.staged_path.c_str(), &staged_stat) != 0) {
+      return Internal("staged file vanished: " + request.staged_path);
+    }
+
+    IngestResult result;
+    result.study_instance_uid = m.study_instance_uid;
+    result.series_instance_uid = m.series_instance_uid;
+    result.sop_instance_uid = m.sop_instance_uid;
+    result.sop_class_uid = m.sop_class_uid;
+
+    // A resend of what is already stored changes nothing and needs no commit.
+    std::vector<catalog::InstanceLocation> versions;
+    STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(versions, txn.Versions(m.sop_instance_uid));
+      return OkStatus();
+    }));
+    for (const auto& v : versions) {
+      if (v.current && v.sha256_hex == sha) {
+        result.outcome = PutOutcome::kDuplicate;
+        result.blob_key = v.blob_key;
+        return result;
+      }
+      if (v.current && options_.duplicates == catalog::DuplicatePolicy::kReject) {
+        return AlreadyExists("a different object is already stored under SOPInstanceUID " +
+                             m.sop_instance_uid);
+      }
+    }
+
+    bool created = false;
+    STRATA_ASSIGN_OR_RETURN(result.blob_key,
+                            PlaceObject(request.staged_path, BaseKey(m), sha, versions.empty(),
+                                        parsed.dataset_offset, &created));
+
+    catalog::InstanceRecord record;
+    record.metadata = m;
+    record.blob_key = result.blob_key;
+    record.size_bytes = static_cast<uint64_t>(staged_stat.st_size);
+    record.sha256_hex = sha;
+    record.received_at_ms = options_.now_ms();
+    record.source_ae = request.source_ae;
+    auto outcome = Commit(std::move(record));
+    if (!outcome.ok()) {
+      if (created) blobs_.Delete(result.blob_key).IgnoreError();
+      return outcome.status();
+    }
+    result.outcome = *outcome;
+    return result;
+  }
+
+  // Moves the staged file to its object key: "<base>.dcm" for the first version, else
+  // "<base>.<hash prefix>.dcm", so concurrent writers of different content never collide.
+  // A file already at the key (left by a crash before its commit, or a concurrent identical
+  // ingest) is reused when its content is the same.
+  Result<std::string> PlaceObject(const std::string& staged, const std::string& base,
+                                  const std::string& sha, bool first_version,
+                                  uint64_t dataset_offset, bool* created) {
+    std::vector<std::string> candidates;
+    if (first_version) candidates.push_back(base + ".dcm");
+    candidates.push_back(base + "." + sha.substr(0, 16) + ".dcm");
+    for (const auto& key : candidates) {
+      Status put = blobs_.PutFile(key, staged, /*create_only=*/true);
+      if (put.ok()) {
+        *created = true;
+        return key;
+      }
+      if (put.code() != StatusCode::kAlreadyExists) return put;
+      STRATA_ASSIGN_OR_RETURN(auto existing, blobs_.Open(key));
+      auto parsed = dicom::ReadInstance(existing->path());
+      if (!parsed.ok()) continue;
+      auto existing_sha = Sha256OfFile(existing->path(), parsed->dataset_offset);
+      if (existing_sha.ok() && *existing_sha == sha) return key;
+    }
+    return Internal("no free object key for " + base);
+  }
+
+  Result<PutOutcome> Commit(catalog::InstanceRecord record) {
+    auto pending = std::make_shared<PendingCommit>();
+    pending->record = std::move(record);
+    auto future = pending->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(pending);
+    }
+    wake_.notify_one();
+    return future.get();
+  }
+
+  // Group commit: everything queued while the previous transaction was committing goes into
+  // the next one, so many concurrent stores share one fsync.
+  void CommitLoop() {
+    for (;;) {
+      std::vector<std::shared_ptr<PendingCommit>> batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      std::vector<Result<PutOutcome>> outcomes;
+      Status commit = catalog_.Write([&](catalog::WriteTxn& txn) -> Status {
+        outcomes.clear();
+        for (const auto& item : batch) {
+          auto outcome = txn.PutInstance(item->record, options_.duplicates);
+          if (outcome.ok() && *outcome != PutOutcome::kDuplicate) {
+            STRATA_RETURN_IF_ERROR(txn.AppendOutbox(StoredEvent(item->record, *outcome)));
+          }
+          outcomes.push_back(std::move(outcome));
+        }
+        return OkStatus();
+      });
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->done.set_value(commit.ok() ? std::move(outcomes[i]) : Result<PutOutcome>(commit));
+      }
+    }
+  }
+
+  static catalog::OutboxEvent StoredEvent(const catalog::InstanceRecord& r, PutOutcome outcome) {
+    nlohmann::json payload = {
+        {"study_instance_uid", r.metadata.study_instance_uid},
+        {"series_instance_uid", r.metadata.series_instance_uid},
+        {"sop_instance_uid", r.metadata.sop_instance_uid},
+        {"sop_class_uid", r.metadata.sop_class_uid},
+        {"blob_key", r.blob_key},
+        {"sha256", r.sha256_hex},
+    };
+    return {outcome == PutOutcome::kNewVersion ? "instance.replaced" : "instance.stored",
+            payload.dump()};
+  }
+
+  catalog::Catalog& catalog_;
+  blob::BlobStore& blobs_;
+  IngestOptions options_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<PendingCommit>> queue_;  // guarded by mutex_
+  bool stopping_ = false;                              // guarded by mutex_
+  std::thread committer_;
+};
+
+}  // namespace
+
+std::unique_ptr<IngestService> CreateIngestService(catalog::Catalog& catalog,
+                                                   blob::BlobStore& blobs,
+                                                   const IngestOptions& options) {
+  return std::make_unique<IngestServiceImpl>(catalog, blobs, options);
+}
+
+}  // namespace strata::ingest

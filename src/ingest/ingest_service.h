@@ -1,0 +1,72 @@
+// IngestService: the only write path for new instances; DIMSE C-STORE and STOW-RS both call it.
+//
+// Order, so that an acknowledgement means durable: the sender's bytes are already in a staged
+// file; Ingest fsyncs and parses it, checks it, moves it to its object key (fsynced), then
+// records it in one catalog transaction with its outbox event, grouped with concurrent
+// ingests (group commit), and only then returns success. On any failure nothing is left in
+// the catalog and the staged file is removed.
+//
+// Thread-safety: safe for concurrent use; Ingest blocks the calling thread until durable.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "blob/blob_store.h"
+#include "catalog/catalog.h"
+#include "core/status.h"
+
+namespace strata::ingest {
+
+struct IngestRequest {
+  std::string staged_path;  // from StagingPath(), a complete Part 10 file
+  std::string source_ae;    // calling AE title ("" for other routes)
+  std::string source_address;
+  // What the transport said the object is (C-STORE's Affected SOP Class/Instance UID); when
+  // set, they must agree with the data set.
+  std::optional<std::string> expected_sop_class_uid;
+  std::optional<std::string> expected_sop_instance_uid;
+};
+
+struct IngestResult {
+  catalog::PutOutcome outcome = catalog::PutOutcome::kStored;
+  std::string study_instance_uid;
+  std::string series_instance_uid;
+  std::string sop_instance_uid;
+  std::string sop_class_uid;
+  std::string blob_key;
+};
+
+struct IngestOptions {
+  catalog::DuplicatePolicy duplicates = catalog::DuplicatePolicy::kKeepVersions;
+  int max_batch = 256;
+  uint64_t min_free_bytes = 0;
+  // Wall clock in Unix milliseconds for received_at; injected so tests are deterministic.
+  std::function<int64_t()> now_ms;
+};
+
+class IngestService {
+ public:
+  virtual ~IngestService() = default;
+
+  // A path to write an incoming object to, then pass to Ingest. kResourceExhausted when the
+  // store has less than min_free_bytes free.
+  virtual Result<std::string> StagingPath() = 0;
+
+  // Stores one instance durably. Failure codes:
+  //  kInvalidArgument: not parseable DICOM, missing or invalid UIDs;
+  //  kFailedPrecondition: data set disagrees with the expected SOP class/instance, or with
+  //                       the catalog's study/series hierarchy;
+  //  kAlreadyExists: a different object under this SOP Instance UID and policy kReject;
+  //  kResourceExhausted: out of space; kUnavailable/kInternal: storage or catalog failure.
+  virtual Result<IngestResult> Ingest(const IngestRequest& request) = 0;
+};
+
+// `catalog` and `blobs` must outlive the service. Starts the group-commit thread.
+std::unique_ptr<IngestService> CreateIngestService(catalog::Catalog& catalog,
+                                                   blob::BlobStore& blobs,
+                                                   const IngestOptions& options);
+
+}  // namespace strata::ingest

@@ -1,0 +1,229 @@
+#include "ingest/ingest_service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "blob/file_blob_store.h"
+#include "catalog/sqlite_catalog.h"
+#include "dicom/testing/test_files.h"
+
+namespace strata::ingest {
+namespace {
+
+namespace fs = std::filesystem;
+using catalog::PutOutcome;
+
+// Forwards to a real catalog, failing every Write while `fail_writes` is set.
+class FaultyCatalog final : public catalog::Catalog {
+ public:
+  explicit FaultyCatalog(catalog::Catalog& base) : base_(base) {}
+  Status Read(const std::function<Status(catalog::ReadTxn&)>& fn) override { return base_.Read(fn); }
+  Status Write(const std::function<Status(catalog::WriteTxn&)>& fn) override {
+    if (fail_writes) return Unavailable("injected catalog failure");
+    return base_.Write(fn);
+  }
+  std::atomic<bool> fail_writes{false};
+
+ private:
+  catalog::Catalog& base_;
+};
+
+class IngestServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("strata_ingest_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto cat = catalog::OpenSqliteCatalog((dir_ / "catalog.sqlite").string());
+    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+    catalog_ = std::move(cat).value();
+    faulty_ = std::make_unique<FaultyCatalog>(*catalog_);
+    auto blobs = blob::OpenFileBlobStore((dir_ / "objects").string());
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(blobs).value();
+    Recreate(IngestOptions{});
+  }
+  void TearDown() override {
+    ingest_.reset();
+    fs::remove_all(dir_);
+  }
+  void Recreate(IngestOptions options) {
+    ingest_.reset();
+    options.now_ms = [] { return int64_t{1767225600000}; };
+    ingest_ = CreateIngestService(*faulty_, *blobs_, options);
+  }
+
+  // Writes a test instance to a staging path and ingests it.
+  Result<IngestResult> Store(const dicom::InstanceMetadata& m, int pixel_seed = 0,
+                             IngestRequest request = {}) {
+    auto staged = ingest_->StagingPath();
+    if (!staged.ok()) return staged.status();
+    EXPECT_TRUE(dicom::testing::WriteTestInstance(*staged, m, pixel_seed));
+    request.staged_path = *staged;
+    auto result = ingest_->Ingest(request);
+    EXPECT_FALSE(fs::exists(*staged)) << "staged file must never be left behind";
+    return result;
+  }
+
+  catalog::CatalogCounts Counts() {
+    catalog::CatalogCounts counts;
+    EXPECT_TRUE(catalog_->Read([&](catalog::ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(counts, txn.Counts());
+      return OkStatus();
+    }).ok());
+    return counts;
+  }
+  std::vector<catalog::InstanceLocation> Versions(const std::string& sop) {
+    std::vector<catalog::InstanceLocation> v;
+    EXPECT_TRUE(catalog_->Read([&](catalog::ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(v, txn.Versions(sop));
+      return OkStatus();
+    }).ok());
+    return v;
+  }
+  size_t ObjectFiles() {
+    size_t n = 0;
+    EXPECT_TRUE(blobs_->List("", [&](const std::string&) { ++n; }).ok());
+    return n;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<FaultyCatalog> faulty_;
+  std::unique_ptr<blob::BlobStore> blobs_;
+  std::unique_ptr<IngestService> ingest_;
+};
+
+TEST_F(IngestServiceTest, StoresUnderVendorNeutralKey) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto r = Store(m);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outcome, PutOutcome::kStored);
+  EXPECT_EQ(r->blob_key, "dicom/" + m.study_instance_uid + "/" + m.series_instance_uid + "/" +
+                             m.sop_instance_uid + ".dcm");
+  EXPECT_TRUE(blobs_->Open(r->blob_key).ok());
+  EXPECT_EQ(Counts().instances, 1u);
+}
+
+TEST_F(IngestServiceTest, IdenticalResendIsIdempotent) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  ASSERT_TRUE(Store(m).ok());
+  auto again = Store(m);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome, PutOutcome::kDuplicate);
+  EXPECT_EQ(Versions(m.sop_instance_uid).size(), 1u);
+  EXPECT_EQ(ObjectFiles(), 1u);
+}
+
+TEST_F(IngestServiceTest, DifferentObjectBecomesNewVersionAndOldStaysReadable) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto first = Store(m, 0);
+  auto second = Store(m, 50);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(second->outcome, PutOutcome::kNewVersion);
+  EXPECT_NE(first->blob_key, second->blob_key);
+  auto versions = Versions(m.sop_instance_uid);
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_FALSE(versions[0].current);
+  EXPECT_TRUE(versions[1].current);
+  EXPECT_TRUE(blobs_->Open(first->blob_key).ok());
+  EXPECT_EQ(Counts().instances, 1u);
+}
+
+TEST_F(IngestServiceTest, RejectPolicyRefusesDifferentObject) {
+  IngestOptions options;
+  options.duplicates = catalog::DuplicatePolicy::kReject;
+  Recreate(options);
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  ASSERT_TRUE(Store(m, 0).ok());
+  auto refused = Store(m, 9);
+  EXPECT_EQ(refused.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Store(m, 0)->outcome, PutOutcome::kDuplicate) << "identical resend still succeeds";
+  EXPECT_EQ(ObjectFiles(), 1u);
+}
+
+TEST_F(IngestServiceTest, RequestMustMatchDataSet) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  IngestRequest request;
+  request.expected_sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";  // CT, but the file is SC
+  EXPECT_EQ(Store(m, 0, request).status().code(), StatusCode::kFailedPrecondition);
+  request = {};
+  request.expected_sop_instance_uid = "1.2.3.4";
+  EXPECT_EQ(Store(m, 0, request).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Counts().instances, 0u);
+  EXPECT_EQ(ObjectFiles(), 0u);
+}
+
+TEST_F(IngestServiceTest, BadInputChangesNothing) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  m.study_instance_uid = "";
+  EXPECT_EQ(Store(m).status().code(), StatusCode::kInvalidArgument);
+  auto staged = ingest_->StagingPath();
+  ASSERT_TRUE(staged.ok());
+  std::ofstream(*staged) << "garbage";
+  EXPECT_EQ(ingest_->Ingest({*staged, "", "", {}, {}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(*staged));
+  EXPECT_EQ(Counts().instances, 0u);
+  EXPECT_EQ(ObjectFiles(), 0u);
+}
+
+TEST_F(IngestServiceTest, CatalogFailureLeavesNoObject) {
+  faulty_->fail_writes = true;
+  auto r = Store(dicom::testing::MakeMetadata(1, 1, 1, 1));
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(ObjectFiles(), 0u);
+  faulty_->fail_writes = false;
+  EXPECT_TRUE(Store(dicom::testing::MakeMetadata(1, 1, 1, 1)).ok()) << "works again afterwards";
+}
+
+TEST_F(IngestServiceTest, ObjectLeftByCrashBeforeCommitIsReused) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto r = Store(m);
+  ASSERT_TRUE(r.ok());
+  // Simulate a crash after the object was placed but before the commit: a fresh catalog.
+  TearDown();
+  SetUp();
+  auto staged = blobs_->StagingPath();
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m, 0));
+  ASSERT_TRUE(blobs_->PutFile(r->blob_key, *staged, true).ok());
+  auto again = Store(m);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->outcome, PutOutcome::kStored);
+  EXPECT_EQ(again->blob_key, r->blob_key);
+  EXPECT_EQ(ObjectFiles(), 1u);
+}
+
+TEST_F(IngestServiceTest, MinFreeBytesRefusesStores) {
+  IngestOptions options;
+  options.min_free_bytes = UINT64_MAX;
+  Recreate(options);
+  auto staged = ingest_->StagingPath();
+  EXPECT_EQ(staged.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(IngestServiceTest, ConcurrentStoresAreAllDurable) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!Store(dicom::testing::MakeMetadata(t, 1, 1, i)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Counts().instances, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(Counts().patients, static_cast<uint64_t>(kThreads));
+}
+
+}  // namespace
+}  // namespace strata::ingest

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The checks beyond the tests, each in its own build: formatting, unit tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer (clang), and every fuzz target for a bounded
+# time. STRATA_FUZZ_SECONDS sets the time per target (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "check: clang-format"
+files=$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
+clang-format --dry-run --Werror $files
+
+echo "check: unit tests under ASan+UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_SANITIZE=ON -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
+ninja -C build-asan
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -L unit -j 2)
+
+echo "check: fuzzing"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_FUZZ=ON -DSTRATA_BUILD_TESTS=OFF \
+  -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
+ninja -C build-fuzz dicom_file_fuzz config_fuzz match_rule_fuzz
+seconds=${STRATA_FUZZ_SECONDS:-30}
+for target in dicom_file_fuzz config_fuzz match_rule_fuzz; do
+  corpus=tests/fuzz/corpus/${target%_fuzz}
+  work=$(mktemp -d)
+  [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+  echo "check: $target for ${seconds}s"
+  build-fuzz/tests/fuzz/$target -max_total_time="$seconds" -max_len=65536 -print_final_stats=0 \
+    "$work" 2>&1 | tail -n 3
+  rm -rf "$work"
+done
+echo "check: ok"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up Strata, starts `strata serve` with embedded defaults (DIMSE on port 11112, AE
+# STRATA, data in ./strata-data), sends a synthetic study with dcmtk's storescu, and shows it
+# found by findscu. The server keeps running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+strata=${STRATA_BUILD_DIR:-build}/src/app/strata
+export TCP_NODELAY=1  # dcmtk's tools leave Nagle's algorithm on otherwise
+
+"$strata" serve &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 50); do
+  echoscu -aec STRATA 127.0.0.1 11112 2>/dev/null && break
+  sleep 0.2
+done
+echoscu -aec STRATA 127.0.0.1 11112
+
+demo=$(mktemp -d)
+"$strata" synth --preset demo --out "$demo"
+echo "== storescu: sending the demo study"
+storescu -aec STRATA +sd +r 127.0.0.1 11112 "$demo"
+echo "== findscu: every study in the archive"
+findscu -S -aec STRATA 127.0.0.1 11112 -k QueryRetrieveLevel=STUDY -k PatientID \
+  -k PatientName -k StudyInstanceUID -k StudyDate -k ModalitiesInStudy \
+  -k NumberOfStudyRelatedInstances 2>&1 | grep -E '\(0010,|\(0020,000d|\(0008,0020|\(0008,0061|\(0020,1208|Find Response'
+rm -rf "$demo"
+echo "== Strata is serving DIMSE on 127.0.0.1:11112 (AE STRATA); Ctrl-C stops it."
+wait $server
