@@ -24,6 +24,7 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   ingest_options.min_free_bytes = static_cast<uint64_t>(config.min_free_bytes);
   services->ingest =
       ingest::CreateIngestService(*services->catalog, *services->blobs, ingest_options);
+  STRATA_RETURN_IF_ERROR(services->ingest->Recover());
 
   dimse::DimseServerOptions dimse_options;
   dimse_options.ae_title = config.ae_title;

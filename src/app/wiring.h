@@ -21,8 +21,8 @@ struct Services {
   std::unique_ptr<dimse::DimseServer> dimse;
 };
 
-// Creates the data directory, opens the catalog and object store, and prepares (does not
-// start) the DIMSE server.
+// Creates the data directory, opens the catalog and object store, finishes ingests a crash
+// interrupted, and prepares (does not start) the DIMSE server.
 Result<std::unique_ptr<Services>> BuildServices(const Config& config);
 
 }  // namespace strata::app

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -38,16 +39,21 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
 
-  // Moves the file at `source_path` (which the store's StagingPath gave, already written) to
-  // `key`, durably (file and directory fsynced) before returning. With create_only, fails
-  // with kAlreadyExists if `key` exists and leaves `source_path` in place. kResourceExhausted
-  // when the store is out of space.
+  // Stores the file at `source_path` (written by the caller at a StagingPath) under `key`,
+  // durably (file and directory fsynced) before returning. The staged file stays where it is
+  // until the caller removes it: a staged file that survives a crash tells start-up recovery
+  // which object an interrupted ingest may have placed. With create_only, fails with
+  // kAlreadyExists if `key` exists. kResourceExhausted when the store is out of space.
   virtual Status PutFile(const std::string& key, const std::string& source_path,
                          bool create_only) = 0;
 
   // A fresh path where a caller may write a file to be handed to PutFile (same file system,
-  // so the move is a rename). The caller removes it if it does not call PutFile.
+  // so storing it is a link, not a copy). The caller removes it when done.
   virtual Result<std::string> StagingPath() = 0;
+
+  // Staged files that existed when the store was opened: left by a process that stopped
+  // before removing them. The caller inspects and removes them (see IngestService::Recover).
+  virtual std::vector<std::string> StagedLeftovers() = 0;
 
   // kNotFound if `key` does not exist.
   virtual Result<std::unique_ptr<LocalObject>> Open(const std::string& key) = 0;

@@ -72,13 +72,21 @@ class FileBlobStore final : public BlobStore {
       if (::link(source_path.c_str(), target.c_str()) != 0) {
         return ErrnoStatus("store " + key, errno);
       }
-      ::unlink(source_path.c_str());
-    } else if (::rename(source_path.c_str(), target.c_str()) != 0) {
-      return ErrnoStatus("store " + key, errno);
+    } else {
+      // Replace atomically: link under a temporary name, then rename over the key.
+      const std::string temp = target + ".replacing";
+      ::unlink(temp.c_str());
+      if (::link(source_path.c_str(), temp.c_str()) != 0) return ErrnoStatus("store " + key, errno);
+      if (::rename(temp.c_str(), target.c_str()) != 0) {
+        int err = errno;
+        ::unlink(temp.c_str());
+        return ErrnoStatus("store " + key, err);
+      }
     }
-    STRATA_RETURN_IF_ERROR(FsyncPath(dir, true));
-    return FsyncPath(root_ + "/" + kStagingDir, true);
+    return FsyncPath(dir, true);
   }
+
+  std::vector<std::string> StagedLeftovers() override { return leftovers_; }
 
   Result<std::string> StagingPath() override {
     static std::atomic<uint64_t> counter{0};
@@ -139,10 +147,9 @@ class FileBlobStore final : public BlobStore {
 
   Status Init() {
     STRATA_RETURN_IF_ERROR(MakeDirsDurably(root_ + "/" + kStagingDir));
-    // Staged files left by a crash were never acknowledged: remove them.
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(root_ + "/" + kStagingDir, ec)) {
-      fs::remove(entry.path(), ec);
+      leftovers_.push_back(entry.path().string());
     }
     return OkStatus();
   }
@@ -168,6 +175,7 @@ class FileBlobStore final : public BlobStore {
   }
 
   const std::string root_;
+  std::vector<std::string> leftovers_;  // set once by Init
 };
 
 }  // namespace

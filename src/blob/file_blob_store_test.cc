@@ -45,7 +45,7 @@ class FileBlobStoreTest : public ::testing::Test {
 TEST_F(FileBlobStoreTest, PutOpenStatDelete) {
   std::string staged = Stage("hello");
   ASSERT_TRUE(store_->PutFile("dicom/1.2/3.4/5.6.dcm", staged, true).ok());
-  EXPECT_FALSE(fs::exists(staged));
+  EXPECT_TRUE(fs::exists(staged)) << "the caller removes the staged file";
   auto obj = store_->Open("dicom/1.2/3.4/5.6.dcm");
   ASSERT_TRUE(obj.ok());
   EXPECT_EQ(ReadAll((*obj)->path()), "hello");
@@ -97,12 +97,21 @@ TEST_F(FileBlobStoreTest, ListSkipsStagingAndFiltersByPrefix) {
   EXPECT_EQ(keys, (std::set<std::string>{"dicom/s1/a", "dicom/s2/b"}));
 }
 
-TEST_F(FileBlobStoreTest, ReopenRemovesStagedLeftovers) {
+TEST_F(FileBlobStoreTest, ReopenReportsStagedLeftovers) {
+  EXPECT_TRUE(store_->StagedLeftovers().empty());
   std::string staged = Stage("crash leftover");
-  ASSERT_TRUE(fs::exists(staged));
   auto reopened = OpenFileBlobStore(root_.string());
   ASSERT_TRUE(reopened.ok());
-  EXPECT_FALSE(fs::exists(staged));
+  EXPECT_EQ((*reopened)->StagedLeftovers(), std::vector<std::string>{staged});
+}
+
+TEST_F(FileBlobStoreTest, ReplacingPutSwapsContentAtomically) {
+  ASSERT_TRUE(store_->PutFile("k/b", Stage("old"), false).ok());
+  ASSERT_TRUE(store_->PutFile("k/b", Stage("new"), false).ok());
+  EXPECT_EQ(ReadAll((*store_->Open("k/b"))->path()), "new");
+  std::set<std::string> keys;
+  ASSERT_TRUE(store_->List("k/", [&](const std::string& k) { keys.insert(k); }).ok());
+  EXPECT_EQ(keys, (std::set<std::string>{"k/b"}));
 }
 
 TEST_F(FileBlobStoreTest, ReportsFreeBytes) {

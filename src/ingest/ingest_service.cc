@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -97,9 +98,31 @@ class IngestServiceImpl final : public IngestService {
 
   Result<IngestResult> Ingest(const IngestRequest& request) override {
     auto result = IngestStaged(request);
-    // Whatever happened, the staged file is either moved into the store or not needed.
+    // Whatever happened, the staged file is no longer needed: the object (if any) is committed
+    // or removed. Only a crash before this line leaves it, for Recover.
     ::unlink(request.staged_path.c_str());
     return result;
+  }
+
+  Status Recover() override {
+    int staged_files = 0;
+    int removed_objects = 0;
+    for (const auto& staged : blobs_.StagedLeftovers()) {
+      ++staged_files;
+      auto parsed = dicom::ReadInstance(staged);
+      auto sha = parsed.ok() ? Sha256OfFile(staged, parsed->dataset_offset)
+                             : Result<std::string>(parsed.status());
+      if (sha.ok()) {
+        STRATA_RETURN_IF_ERROR(RemoveUncommitted(parsed->metadata, *sha, &removed_objects));
+      }
+      ::unlink(staged.c_str());
+    }
+    if (staged_files > 0) {
+      log::Info("ingest_recovered", {{"staged_files", static_cast<int64_t>(staged_files)},
+                                     {"uncommitted_objects_removed",
+                                      static_cast<int64_t>(removed_objects)}});
+    }
+    return OkStatus();
   }
 
  private:
@@ -147,7 +170,7 @@ class IngestServiceImpl final : public IngestService {
     bool created = false;
     STRATA_ASSIGN_OR_RETURN(result.blob_key,
                             PlaceObject(request.staged_path, BaseKey(m), sha, versions.empty(),
-                                        parsed.dataset_offset, &created));
+                                        &created));
 
     catalog::InstanceRecord record;
     record.metadata = m;
@@ -165,30 +188,62 @@ class IngestServiceImpl final : public IngestService {
     return result;
   }
 
-  // Moves the staged file to its object key: "<base>.dcm" for the first version, else
+  // Stores the staged file at its object key: "<base>.dcm" for the first version, else
   // "<base>.<hash prefix>.dcm", so concurrent writers of different content never collide.
   // A file already at the key (left by a crash before its commit, or a concurrent identical
   // ingest) is reused when its content is the same.
   Result<std::string> PlaceObject(const std::string& staged, const std::string& base,
-                                  const std::string& sha, bool first_version,
-                                  uint64_t dataset_offset, bool* created) {
-    std::vector<std::string> candidates;
-    if (first_version) candidates.push_back(base + ".dcm");
-    candidates.push_back(base + "." + sha.substr(0, 16) + ".dcm");
-    for (const auto& key : candidates) {
+                                  const std::string& sha, bool first_version, bool* created) {
+    for (const auto& key : CandidateKeys(base, sha, first_version)) {
       Status put = blobs_.PutFile(key, staged, /*create_only=*/true);
       if (put.ok()) {
         *created = true;
         return key;
       }
       if (put.code() != StatusCode::kAlreadyExists) return put;
-      STRATA_ASSIGN_OR_RETURN(auto existing, blobs_.Open(key));
-      auto parsed = dicom::ReadInstance(existing->path());
-      if (!parsed.ok()) continue;
-      auto existing_sha = Sha256OfFile(existing->path(), parsed->dataset_offset);
+      auto existing_sha = StoredContentSha(key);
       if (existing_sha.ok() && *existing_sha == sha) return key;
     }
     return Internal("no free object key for " + base);
+  }
+
+  static std::vector<std::string> CandidateKeys(const std::string& base, const std::string& sha,
+                                                bool first_version) {
+    std::vector<std::string> keys;
+    if (first_version) keys.push_back(base + ".dcm");
+    keys.push_back(base + "." + sha.substr(0, 16) + ".dcm");
+    return keys;
+  }
+
+  // SHA-256 of the data set of a stored object or a staged file.
+  static Result<std::string> ContentSha(const std::string& path) {
+    STRATA_ASSIGN_OR_RETURN(dicom::ParsedInstance parsed, dicom::ReadInstance(path));
+    return Sha256OfFile(path, parsed.dataset_offset);
+  }
+  Result<std::string> StoredContentSha(const std::string& key) {
+    STRATA_ASSIGN_OR_RETURN(auto object, blobs_.Open(key));
+    return ContentSha(object->path());
+  }
+
+  // Removes an object an interrupted ingest of (m, sha) placed, unless the catalog has it.
+  Status RemoveUncommitted(const dicom::InstanceMetadata& m, const std::string& sha,
+                           int* removed) {
+    std::vector<catalog::InstanceLocation> versions;
+    STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(versions, txn.Versions(m.sop_instance_uid));
+      return OkStatus();
+    }));
+    for (const auto& key : CandidateKeys(BaseKey(m), sha, /*first_version=*/true)) {
+      bool committed = std::any_of(versions.begin(), versions.end(),
+                                   [&](const auto& v) { return v.blob_key == key; });
+      if (committed) continue;
+      auto stored_sha = StoredContentSha(key);
+      if (stored_sha.ok() && *stored_sha == sha) {
+        STRATA_RETURN_IF_ERROR(blobs_.Delete(key));
+        ++*removed;
+      }
+    }
+    return OkStatus();
   }
 
   Result<PutOutcome> Commit(catalog::InstanceRecord record) {

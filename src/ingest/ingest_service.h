@@ -62,6 +62,11 @@ class IngestService {
   //  kAlreadyExists: a different object under this SOP Instance UID and policy kReject;
   //  kResourceExhausted: out of space; kUnavailable/kInternal: storage or catalog failure.
   virtual Result<IngestResult> Ingest(const IngestRequest& request) = 0;
+
+  // Finishes what a crash interrupted, before serving: for every staged file the blob store
+  // found at start-up, removes the object an unfinished ingest placed but never committed
+  // (it was never acknowledged), then the staged file. Committed objects are kept.
+  virtual Status Recover() = 0;
 };
 
 // `catalog` and `blobs` must outlive the service. Starts the group-commit thread.

@@ -199,6 +199,42 @@ TEST_F(IngestServiceTest, ObjectLeftByCrashBeforeCommitIsReused) {
   EXPECT_EQ(ObjectFiles(), 1u);
 }
 
+TEST_F(IngestServiceTest, RecoverRemovesObjectsOfInterruptedIngests) {
+  auto committed = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto interrupted = dicom::testing::MakeMetadata(1, 1, 1, 2);
+  auto committed_result = Store(committed);
+  ASSERT_TRUE(committed_result.ok());
+  // A crash after the objects were placed but before commit (or before the staged file of a
+  // committed ingest was removed): staged files linked to their objects remain.
+  auto place = [&](const dicom::InstanceMetadata& m, const std::string& key) {
+    auto staged = blobs_->StagingPath();
+    EXPECT_TRUE(dicom::testing::WriteTestInstance(*staged, m, 0));
+    EXPECT_TRUE(blobs_->PutFile(key, *staged, true).ok() ||
+                blobs_->Stat(key).ok());  // the committed one is already there
+  };
+  std::string interrupted_key = "dicom/" + interrupted.study_instance_uid + "/" +
+                                interrupted.series_instance_uid + "/" +
+                                interrupted.sop_instance_uid + ".dcm";
+  place(interrupted, interrupted_key);
+  place(committed, committed_result->blob_key);
+  auto garbage = blobs_->StagingPath();
+  std::ofstream(*garbage) << "half a transfer";
+  ASSERT_EQ(ObjectFiles(), 2u);
+
+  auto reopened = blob::OpenFileBlobStore((dir_ / "objects").string());
+  ASSERT_TRUE(reopened.ok());
+  ASSERT_EQ((*reopened)->StagedLeftovers().size(), 3u);
+  ingest_.reset();
+  blobs_ = std::move(reopened).value();
+  Recreate(IngestOptions{});
+  ASSERT_TRUE(ingest_->Recover().ok());
+
+  EXPECT_EQ(blobs_->Open(interrupted_key).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(blobs_->Open(committed_result->blob_key).ok()) << "committed objects stay";
+  EXPECT_EQ(ObjectFiles(), 1u);
+  EXPECT_TRUE(fs::is_empty(dir_ / "objects" / ".staging"));
+}
+
 TEST_F(IngestServiceTest, MinFreeBytesRefusesStores) {
   IngestOptions options;
   options.min_free_bytes = UINT64_MAX;
