@@ -26,11 +26,11 @@ namespace strata::catalog {
 // What ingest records for one stored object.
 struct InstanceRecord {
   dicom::InstanceMetadata metadata;
-  std::string blob_key;       // where the object is in the blob store
-  uint64_t size_bytes = 0;    // whole Part 10 file
-  std::string sha256_hex;     // of the data set (after the file meta information)
+  std::string blob_key;        // where the object is in the blob store
+  uint64_t size_bytes = 0;     // whole Part 10 file
+  std::string sha256_hex;      // of the data set (after the file meta information)
   int64_t received_at_ms = 0;  // Unix time in milliseconds
-  std::string source_ae;      // calling AE title, or "" for other routes
+  std::string source_ae;       // calling AE title, or "" for other routes
 };
 
 // One stored version of an instance, as readers need it to send the bytes.
@@ -43,7 +43,7 @@ struct InstanceLocation {
   std::string blob_key;
   uint64_t size_bytes = 0;
   std::string sha256_hex;
-  int version = 1;     // 1 for the first stored version
+  int version = 1;      // 1 for the first stored version
   bool current = true;  // the version readers get by default
 };
 
@@ -90,13 +90,12 @@ class ReadTxn {
 
 class WriteTxn : public ReadTxn {
  public:
-  // Records one stored object. Identical data set (same SOP Instance UID and sha256) →
-  // kDuplicate; a different one → kNewVersion, or kAlreadyExists under kReject. The instance
-  // must agree with existing study/series rows on their parents (a series cannot move to
-  // another study): otherwise kFailedPrecondition. On failure the transaction is exactly as
+  // Records one stored object. Identical data set (same SOP Instance UID and sha256 as the
+  // current version) → kDuplicate; a different one → kNewVersion, or kAlreadyExists under kReject.
+  // The instance must agree with existing study/series rows on their parents (a series cannot move
+  // to another study): otherwise kFailedPrecondition. On failure the transaction is exactly as
   // before the call (the write is isolated, e.g. by a savepoint), so a batch can go on.
-  virtual Result<PutOutcome> PutInstance(const InstanceRecord& record,
-                                         DuplicatePolicy policy) = 0;
+  virtual Result<PutOutcome> PutInstance(const InstanceRecord& record, DuplicatePolicy policy) = 0;
 
   // Appends an event to the outbox in this transaction.
   virtual Status AppendOutbox(const OutboxEvent& event) = 0;
@@ -105,6 +104,8 @@ class WriteTxn : public ReadTxn {
 class Catalog {
  public:
   virtual ~Catalog() = default;
+  // `fn` may run more than once (retries); it must not start another transaction on this
+  // catalog.
   virtual Status Read(const std::function<Status(ReadTxn&)>& fn) = 0;
   // Commits durably (fsync) before returning OK.
   virtual Status Write(const std::function<Status(WriteTxn&)>& fn) = 0;

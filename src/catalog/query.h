@@ -47,9 +47,9 @@ struct QueryRow {
 struct MatchRule {
   enum class Kind { kUniversal, kSingle, kWildcard, kRange, kList };
   Kind kind = Kind::kUniversal;
-  std::string value;                // kSingle, kWildcard (with * and ?)
+  std::string value;                  // kSingle, kWildcard (with * and ?)
   std::string range_low, range_high;  // kRange; either may be empty (open)
-  std::vector<std::string> list;    // kList
+  std::vector<std::string> list;      // kList
 };
 
 // The value representation classes that change how matching works.

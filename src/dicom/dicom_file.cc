@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -49,21 +50,6 @@ uint64_t DatasetOffset(const std::string& path) {
 
 }  // namespace
 
-bool IsValidUid(const std::string& uid) {
-  if (uid.empty() || uid.size() > 64) return false;
-  if (uid.front() == '.' || uid.back() == '.') return false;
-  char previous = '.';
-  for (char c : uid) {
-    if (c == '.') {
-      if (previous == '.') return false;
-    } else if (c < '0' || c > '9') {
-      return false;
-    }
-    previous = c;
-  }
-  return true;
-}
-
 void RegisterCodecs() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -71,6 +57,10 @@ void RegisterCodecs() {
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
+}
+
+void SilenceDcmtkLogging() {
+  OFLog::configure(OFLogger::OFF_LOG_LEVEL);
 }
 
 Result<ParsedInstance> ReadInstance(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "dicom/instance_metadata.h"
+#include "dicom/uid.h"
 
 namespace strata::dicom {
 
@@ -26,12 +27,11 @@ struct ParsedInstance {
 //  kNotFound: no such file.
 Result<ParsedInstance> ReadInstance(const std::string& path);
 
-// True if `uid` is a syntactically valid DICOM UID (PS3.5 9.1): digits and dots, at most 64
-// characters, no empty component. Components with a leading zero, which PS3.5 forbids but real
-// archives contain, are tolerated. A valid UID is safe to use in an object key.
-bool IsValidUid(const std::string& uid);
-
-// Registers DCMTK's decompression and compression codecs once per process.
+// Registers DCMTK's decompression codecs once per process.
 void RegisterCodecs();
+
+// Turns DCMTK's own console logging off: Strata reports what DCMTK returns in its JSON-lines
+// log instead, so every line of the server's log has one format.
+void SilenceDcmtkLogging();
 
 }  // namespace strata::dicom

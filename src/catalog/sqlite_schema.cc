@@ -1,0 +1,156 @@
+#include "catalog/sqlite_schema.h"
+
+#include <string>
+
+namespace strata::catalog::sqlite {
+namespace {
+
+// Version 1. Values are stored as ingested (DICOM text, padding removed); empty string, never
+// NULL, for an absent attribute, so equality and range conditions need no NULL handling.
+// Counters (num_*) and the totals row are maintained by PutInstance in the same transaction,
+// so computed attributes and Counts() are O(1). Indexes cover the typical C-FIND/QIDO keys;
+// the partial indexes on instances hold current versions only, which is all readers see.
+constexpr const char* k0001Init = R"sql(
+CREATE TABLE patients (
+  id INTEGER PRIMARY KEY,
+  patient_id TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  patient_name TEXT NOT NULL,
+  birth_date TEXT NOT NULL,
+  sex TEXT NOT NULL,
+  num_studies INTEGER NOT NULL DEFAULT 0,
+  num_series INTEGER NOT NULL DEFAULT 0,
+  num_instances INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (patient_id, issuer)
+);
+CREATE INDEX patients_by_name ON patients (patient_name);
+
+CREATE TABLE studies (
+  id INTEGER PRIMARY KEY,
+  patient_pk INTEGER NOT NULL REFERENCES patients (id),
+  study_uid TEXT NOT NULL UNIQUE,
+  study_date TEXT NOT NULL,
+  study_time TEXT NOT NULL,
+  accession TEXT NOT NULL,
+  study_id TEXT NOT NULL,
+  description TEXT NOT NULL,
+  referring_physician TEXT NOT NULL,
+  num_series INTEGER NOT NULL DEFAULT 0,
+  num_instances INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX studies_by_patient ON studies (patient_pk);
+CREATE INDEX studies_by_date ON studies (study_date);
+CREATE INDEX studies_by_accession ON studies (accession);
+
+-- SOP classes of the current instances of each study, for SOPClassesInStudy.
+CREATE TABLE study_sop_classes (
+  study_pk INTEGER NOT NULL REFERENCES studies (id),
+  sop_class TEXT NOT NULL,
+  num_instances INTEGER NOT NULL,
+  PRIMARY KEY (study_pk, sop_class)
+) WITHOUT ROWID;
+
+CREATE TABLE series (
+  id INTEGER PRIMARY KEY,
+  study_pk INTEGER NOT NULL REFERENCES studies (id),
+  series_uid TEXT NOT NULL UNIQUE,
+  modality TEXT NOT NULL,
+  series_number TEXT NOT NULL,
+  description TEXT NOT NULL,
+  series_date TEXT NOT NULL,
+  series_time TEXT NOT NULL,
+  body_part TEXT NOT NULL,
+  num_instances INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX series_by_study ON series (study_pk, modality);
+
+-- Every stored version; exactly one row per sop_uid has is_current = 1. instance_seq is the
+-- rowid of the instance's first version, so results keep their order across new versions.
+CREATE TABLE instances (
+  id INTEGER PRIMARY KEY,
+  instance_seq INTEGER NOT NULL,
+  series_pk INTEGER NOT NULL REFERENCES series (id),
+  sop_uid TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  is_current INTEGER NOT NULL,
+  sop_class TEXT NOT NULL,
+  transfer_syntax TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  source_ae TEXT NOT NULL,
+  instance_number TEXT NOT NULL,
+  content_date TEXT NOT NULL,
+  content_time TEXT NOT NULL,
+  image_rows TEXT NOT NULL,
+  image_columns TEXT NOT NULL,
+  number_of_frames TEXT NOT NULL,
+  specific_character_set TEXT NOT NULL,
+  UNIQUE (sop_uid, version)
+);
+CREATE UNIQUE INDEX instances_current_by_sop ON instances (sop_uid) WHERE is_current = 1;
+CREATE INDEX instances_current_by_series ON instances (series_pk, instance_seq)
+  WHERE is_current = 1;
+CREATE INDEX instances_current_by_seq ON instances (instance_seq) WHERE is_current = 1;
+
+CREATE TABLE totals (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  patients INTEGER NOT NULL,
+  studies INTEGER NOT NULL,
+  series INTEGER NOT NULL,
+  instances INTEGER NOT NULL
+);
+INSERT INTO totals (id, patients, studies, series, instances) VALUES (1, 0, 0, 0, 0);
+
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& Migrations() {
+  static const auto* const kMigrations = new std::vector<Migration>{
+      {1, k0001Init},
+  };
+  return *kMigrations;
+}
+
+Status Migrate(Connection& conn) {
+  STRATA_RETURN_IF_ERROR(
+      conn.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  for (const Migration& migration : Migrations()) {
+    STRATA_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
+    Status status = [&]() -> Status {
+      int64_t current = 0;
+      {
+        STRATA_ASSIGN_OR_RETURN(
+            Stmt select, conn.Prepare("SELECT coalesce(max(version), 0) FROM schema_version"));
+        STRATA_ASSIGN_OR_RETURN(bool row, select.Step());
+        if (row) current = select.Int(0);
+      }
+      if (current > Migrations().back().version) {
+        return FailedPrecondition("catalog schema version " + std::to_string(current) +
+                                  " is newer than this binary supports");
+      }
+      if (current >= migration.version) return OkStatus();
+      STRATA_RETURN_IF_ERROR(conn.Exec(migration.sql));
+      STRATA_RETURN_IF_ERROR(conn.Exec("DELETE FROM schema_version"));
+      STRATA_ASSIGN_OR_RETURN(Stmt insert,
+                              conn.Prepare("INSERT INTO schema_version (version) VALUES (?)"));
+      return insert.Bind(1, static_cast<int64_t>(migration.version)).Run();
+    }();
+    if (!status.ok()) {
+      conn.Exec("ROLLBACK").IgnoreError();
+      return status;
+    }
+    STRATA_RETURN_IF_ERROR(conn.Exec("COMMIT"));
+  }
+  return OkStatus();
+}
+
+}  // namespace strata::catalog::sqlite
