@@ -8,6 +8,7 @@
 #include "app/wiring.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "dicom/dicom_file.h"
 
 namespace strata::app {
 namespace {
@@ -24,6 +25,8 @@ int Serve(const std::string& config_path) {
   // DCMTK reads this when it opens sockets; without it Nagle's algorithm delays every DIMSE
   // message by up to 40 ms.
   setenv("TCP_NODELAY", "1", 1);
+  dicom::SilenceDcmtkLogging();
+  dicom::RegisterCodecs();
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
@@ -43,13 +46,22 @@ int Serve(const std::string& config_path) {
     log::Error("serve_start_failed", {{"reason", started.ToString()}});
     return 1;
   }
+  started = (*services)->dicomweb->Start();
+  if (!started.ok()) {
+    (*services)->dimse->Stop();
+    log::Error("serve_start_failed", {{"reason", started.ToString()}});
+    return 1;
+  }
   log::Info("serve_ready", {{"ae_title", config->ae_title},
                             {"dimse_bind", config->dimse_bind},
                             {"dimse_port", static_cast<int64_t>((*services)->dimse->port())},
+                            {"http_bind", config->http_bind},
+                            {"http_port", static_cast<int64_t>((*services)->dicomweb->port())},
                             {"data_dir", config->data_dir}});
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log::Info("serve_stopping", {{"signal", static_cast<int64_t>(signal)}});
+  (*services)->dicomweb->Stop();
   (*services)->dimse->Stop();
   services->reset();
   log::Info("serve_stopped");

@@ -39,6 +39,14 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   dimse_options.peers = config.peers;
   services->dimse = dimse::CreateDimseServer(dimse_options, *services->ingest,
                                              *services->catalog, *services->blobs);
+
+  dicomweb::DicomWebOptions web_options;
+  web_options.bind_address = config.http_bind;
+  web_options.port = config.http_port;
+  web_options.max_body_bytes = static_cast<uint64_t>(config.http_max_body_bytes);
+  web_options.threads = config.http_threads;
+  services->dicomweb = dicomweb::CreateDicomWebServer(web_options, *services->ingest,
+                                                      *services->catalog, *services->blobs);
   return services;
 }
 

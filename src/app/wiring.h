@@ -8,6 +8,7 @@
 #include "catalog/catalog.h"
 #include "core/config.h"
 #include "core/status.h"
+#include "dicomweb/dicomweb_server.h"
 #include "dimse/dimse_server.h"
 #include "ingest/ingest_service.h"
 
@@ -19,6 +20,7 @@ struct Services {
   std::unique_ptr<blob::BlobStore> blobs;
   std::unique_ptr<ingest::IngestService> ingest;
   std::unique_ptr<dimse::DimseServer> dimse;
+  std::unique_ptr<dicomweb::DicomWebServer> dicomweb;
 };
 
 // Creates the data directory, opens the catalog and object store, finishes ingests a crash

@@ -342,6 +342,20 @@ const std::vector<Setting>& Settings() {
       };
       s.push_back(peers);
     }
+    s.push_back(StringSetting("http", "bind",
+                              "Address the HTTP (DICOMweb) listener binds to "
+                              "(0.0.0.0: all interfaces).",
+                              &Config::http_bind));
+    s.push_back(IntSetting<uint16_t>("http", "port", "TCP port of the HTTP (DICOMweb) listener.",
+                                     &Config::http_port, 1, 65535));
+    s.push_back(IntSetting<int64_t>("http", "max_body_bytes",
+                                    "Largest HTTP request body accepted (STOW-RS); larger ones are "
+                                    "refused with 413 before anything is stored.",
+                                    &Config::http_max_body_bytes, 1, INT64_MAX));
+    s.push_back(IntSetting<int>("http", "threads",
+                                "Worker threads running HTTP requests (queries, retrievals, "
+                                "stores).",
+                                &Config::http_threads, 1, 256));
     return s;
   }();
   return settings;

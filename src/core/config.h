@@ -52,6 +52,13 @@ struct Config {
   std::vector<std::string> allowed_calling_aes;
   std::vector<DicomPeer> peers;
 
+  // [http]
+  std::string http_bind = "0.0.0.0";
+  uint16_t http_port = 8080;
+  // Largest request body accepted (Content-Length or streamed); larger ones get 413.
+  int64_t http_max_body_bytes = 4LL * 1024 * 1024 * 1024;
+  int http_threads = 8;
+
   std::string CatalogPath() const;
   std::string BlobPath() const;
   // Looks up a peer by AE title; nullptr when unknown.

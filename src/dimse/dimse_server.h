@@ -46,7 +46,6 @@ class DimseServer {
 // The services must outlive the server.
 std::unique_ptr<DimseServer> CreateDimseServer(const DimseServerOptions& options,
                                                ingest::IngestService& ingest,
-                                               catalog::Catalog& catalog,
-                                               blob::BlobStore& blobs);
+                                               catalog::Catalog& catalog, blob::BlobStore& blobs);
 
 }  // namespace strata::dimse

@@ -1,0 +1,48 @@
+// DicomWebServer: Strata's DICOMweb door (PS3.18) under /dicomweb on an HTTP/1.1 listener.
+//
+// QIDO-RS (/studies, /studies/{study}/series, /studies/{study}/series/{series}/instances,
+// /series, /instances), WADO-RS (study, series, instance as multipart/related
+// application/dicom) and STOW-RS (POST /studies, /studies/{study}). Answers come from the same
+// catalog as C-FIND, objects are stored through the same IngestService as C-STORE.
+// Thread-safety: Start/Stop from one controlling thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "blob/blob_store.h"
+#include "catalog/catalog.h"
+#include "core/status.h"
+#include "ingest/ingest_service.h"
+
+namespace strata::dicomweb {
+
+struct DicomWebOptions {
+  std::string bind_address = "0.0.0.0";
+  uint16_t port = 8080;  // 0: pick a free port (tests)
+  uint64_t max_body_bytes = 4ULL << 30;
+  int threads = 8;
+  // Most QIDO results in one response; more get a Warning header (PS3.18 8.3.4.4) and the
+  // client pages with offset.
+  size_t max_query_results = 10000;
+};
+
+class DicomWebServer {
+ public:
+  virtual ~DicomWebServer() = default;
+  // Binds and starts serving. kUnavailable if the address cannot be bound.
+  virtual Status Start() = 0;
+  // The bound port (after Start), useful with port 0.
+  virtual uint16_t port() const = 0;
+  // Stops accepting, closes connections, joins every thread. Idempotent.
+  virtual void Stop() = 0;
+};
+
+// The services must outlive the server.
+std::unique_ptr<DicomWebServer> CreateDicomWebServer(const DicomWebOptions& options,
+                                                     ingest::IngestService& ingest,
+                                                     catalog::Catalog& catalog,
+                                                     blob::BlobStore& blobs);
+
+}  // namespace strata::dicomweb

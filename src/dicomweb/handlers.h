@@ -1,0 +1,25 @@
+// The DICOMweb request handlers, internal to the module; routes.cc puts them in the table.
+// Thread-safety: handlers run concurrently; the services they share are thread-safe.
+#pragma once
+
+#include "blob/blob_store.h"
+#include "catalog/catalog.h"
+#include "dicomweb/dicomweb_server.h"
+#include "dicomweb/http_server.h"
+#include "ingest/ingest_service.h"
+
+namespace strata::dicomweb {
+
+struct Services {
+  DicomWebOptions options;
+  ingest::IngestService& ingest;
+  catalog::Catalog& catalog;
+  blob::BlobStore& blobs;
+};
+
+Response HandleQido(Services& services, Request& request, catalog::QueryLevel level);
+Response HandleWado(Services& services, Request& request);
+Response HandleMetadata(Services& services, Request& request);
+Response HandleStow(Services& services, Request& request);
+
+}  // namespace strata::dicomweb

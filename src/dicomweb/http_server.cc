@@ -1,0 +1,522 @@
+#include "dicomweb/http_server.h"
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <chrono>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "dicomweb/http_status.h"
+
+namespace strata::dicomweb {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr size_t kChunkBytes = 64 * 1024;
+constexpr uint32_t kHeaderLimit = 64 * 1024;
+
+// Runs one asynchronous operation from a worker thread and waits for it; the I/O threads
+// complete it. Lets handlers read and write as a blocking stream while idle connections wait
+// without a thread, and keeps tcp_stream's timeouts.
+template <typename Initiate>
+std::pair<beast::error_code, size_t> Await(Initiate&& initiate) {
+  auto promise = std::make_shared<std::promise<std::pair<beast::error_code, size_t>>>();
+  auto future = promise->get_future();
+  initiate([promise](beast::error_code ec, size_t n) { promise->set_value({ec, n}); });
+  return future.get();
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> segments;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    segments.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // trailing slash
+  return segments;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  std::vector<std::string> segments;
+  Handler handler;
+};
+
+}  // namespace
+
+std::string Request::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+Response Response::Json(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", std::move(content_type));
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::Error(const Status& status) {
+  return Error(HttpStatusFor(status.code()), status.message());
+}
+
+Response Response::Error(int http_status, const std::string& reason) {
+  return Json(http_status, ErrorBody(http_status, reason), "application/json");
+}
+
+Result<std::string> PercentDecode(const std::string& text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) {
+        return InvalidArgument("malformed percent-escape in '" + text + "'");
+      }
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+      if (hi < 0 || lo < 0) return InvalidArgument("malformed percent-escape in '" + text + "'");
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseQueryString(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> params;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t amp = text.find('&', start);
+    if (amp == std::string::npos) amp = text.size();
+    std::string item = text.substr(start, amp - start);
+    start = amp + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    STRATA_ASSIGN_OR_RETURN(std::string name, PercentDecode(item.substr(0, eq), true));
+    std::string value;
+    if (eq != std::string::npos) {
+      STRATA_ASSIGN_OR_RETURN(value, PercentDecode(item.substr(eq + 1), true));
+    }
+    params.emplace_back(std::move(name), std::move(value));
+  }
+  return params;
+}
+
+class HttpServer::Impl {
+ public:
+  class Session;
+
+  explicit Impl(HttpServerOptions options)
+      : options_(std::move(options)),
+        acceptor_(ioc_),
+        work_(asio::make_work_guard(ioc_)),
+        workers_(static_cast<size_t>(std::max(1, options_.worker_threads))) {}
+
+  void AddRoute(std::string method, std::string pattern, Handler handler) {
+    routes_.push_back(Route{std::move(method), pattern, SplitPath(pattern), std::move(handler)});
+  }
+
+  Status Start() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.bind_address, ec);
+    if (ec) return InvalidArgument("http.bind '" + options_.bind_address + "' is not an address");
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Unavailable("cannot listen for HTTP on " + options_.bind_address + ":" +
+                         std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    Accept();
+    for (int i = 0; i < std::max(1, options_.io_threads); ++i) {
+      io_threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return OkStatus();
+  }
+
+  void Stop();
+  uint16_t port() const { return port_; }
+
+ private:
+  void Accept();
+  friend class Session;
+
+  HttpServerOptions options_;
+  std::vector<Route> routes_;
+  // Before ioc_: handlers still queued when ioc_ is destroyed own sessions, whose destructors
+  // unregister here.
+  std::mutex sessions_mu_;
+  std::set<Session*> sessions_;  // GUARDED_BY(sessions_mu_)
+
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::thread_pool workers_;
+  std::vector<std::thread> io_threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+// One connection: reads a request header asynchronously, runs the request on a worker, writes
+// the response, and waits for the next request while the connection is kept alive.
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, BodyReader {
+ public:
+  Session(Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string();
+    std::lock_guard lock(server_.sessions_mu_);
+    server_.sessions_.insert(this);
+  }
+  ~Session() override {
+    std::lock_guard lock(server_.sessions_mu_);
+    server_.sessions_.erase(this);
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    // The limit is applied once the header is in (Process), so an oversized Content-Length
+    // gets a proper 413 rather than a parse error.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    stream_.expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
+    http::async_read_header(
+        stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+                ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                ec != asio::error::connection_reset) {
+              self->SendBadRequest(ec);
+            }
+            self->Close();
+            return;
+          }
+          asio::post(self->server_.workers_, [self] { self->Process(); });
+        });
+  }
+
+  // Unblocks whatever the session waits for (used by Stop).
+  void Shutdown() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  Result<size_t> Read(char* buf, size_t size) override {
+    if (parser_->is_done() || size == 0) return size_t{0};
+    if (expect_continue_) {
+      expect_continue_ = false;
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+      auto [ec, n] = Await([&](auto handler) {
+        asio::async_write(stream_, asio::buffer(kContinue, sizeof(kContinue) - 1),
+                          std::move(handler));
+      });
+      if (ec) return Unavailable("client connection lost: " + ec.message());
+    }
+    auto& body = parser_->get().body();
+    body.data = buf;
+    body.size = size;
+    stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+    auto [ec, n] = Await(
+        [&](auto handler) { http::async_read(stream_, buffer_, *parser_, std::move(handler)); });
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit) {
+      body_too_large_ = true;
+      return ResourceExhausted("request body exceeds " +
+                               std::to_string(server_.options_.max_body_bytes) + " bytes");
+    }
+    if (ec) {
+      broken_ = true;
+      return Unavailable("reading the request body failed: " + ec.message());
+    }
+    return size - body.size;
+  }
+
+ private:
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  // A request that is not HTTP gets a plain 400 before the connection closes.
+  void SendBadRequest(beast::error_code ec) {
+    Response r = Response::Error(ec == http::error::header_limit ? 431 : 400,
+                                 "malformed HTTP request: " + ec.message());
+    std::string text = "HTTP/1.1 " + std::to_string(r.status) +
+                       " Bad Request\r\nContent-Type: "
+                       "application/json\r\nConnection: close\r\nContent-Length: " +
+                       std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+    beast::error_code ignored;
+    asio::write(stream_.socket(), asio::buffer(text), ignored);
+    log::Info("http_request", {{"method", std::string_view()},
+                               {"route", std::string_view("-")},
+                               {"status", int64_t{r.status}},
+                               {"bytes", static_cast<int64_t>(r.body.size())},
+                               {"ms", 0.0},
+                               {"peer", remote_}});
+  }
+
+  const Route* Match(Request& request, bool* method_mismatch) {
+    const std::vector<std::string> segments = SplitPath(request.path);
+    for (const Route& route : server_.routes_) {
+      if (route.segments.size() != segments.size()) continue;
+      std::map<std::string, std::string> params;
+      bool match = true;
+      for (size_t i = 0; i < segments.size() && match; ++i) {
+        const std::string& want = route.segments[i];
+        if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+          if (segments[i].empty()) match = false;
+          params[want.substr(1, want.size() - 2)] = segments[i];
+        } else if (want != segments[i]) {
+          match = false;
+        }
+      }
+      if (!match) continue;
+      if (route.method != request.method) {
+        *method_mismatch = true;
+        continue;
+      }
+      request.path_params = std::move(params);
+      return &route;
+    }
+    return nullptr;
+  }
+
+  void Process() {
+    const auto started = std::chrono::steady_clock::now();
+    auto& header = parser_->get();
+    Request request;
+    request.method = std::string(header.method_string());
+    request.target = std::string(header.target());
+    request.remote_address = remote_;
+    request.body = this;
+    for (const auto& field : header) {
+      std::string name = Lower(std::string(field.name_string()));
+      auto [it, inserted] = request.headers.emplace(name, std::string(field.value()));
+      if (!inserted) it->second += ", " + std::string(field.value());
+    }
+    parser_->body_limit(server_.options_.max_body_bytes);
+    expect_continue_ = Lower(request.Header("expect")) == "100-continue";
+    body_too_large_ = false;
+    broken_ = false;
+
+    const Route* route = nullptr;
+    Response response;
+    const size_t question = request.target.find('?');
+    auto path = PercentDecode(request.target.substr(0, question), false);
+    auto query = question == std::string::npos
+                     ? Result<std::vector<std::pair<std::string, std::string>>>(
+                           std::vector<std::pair<std::string, std::string>>{})
+                     : ParseQueryString(request.target.substr(question + 1));
+    if (!path.ok() || !query.ok()) {
+      response = Response::Error(!path.ok() ? path.status() : query.status());
+    } else if (path->empty() || path->front() != '/') {
+      response = Response::Error(400, "request target must be an absolute path");
+    } else {
+      request.path = std::move(*path);
+      request.query = std::move(*query);
+      bool method_mismatch = false;
+      route = Match(request, &method_mismatch);
+      const auto length = parser_->content_length();
+      if (route == nullptr) {
+        response = method_mismatch ? Response::Error(405, "method " + request.method +
+                                                              " not allowed on " + request.path)
+                                   : Response::Error(404, "no resource at " + request.path);
+      } else if (length && *length > server_.options_.max_body_bytes) {
+        response = Response::Error(413, "request body of " + std::to_string(*length) +
+                                            " bytes exceeds the limit of " +
+                                            std::to_string(server_.options_.max_body_bytes));
+      } else {
+        try {
+          response = route->handler(request);
+        } catch (const std::exception& e) {
+          log::Error("http_handler_exception",
+                     {{"route", route->pattern}, {"what", std::string(e.what())}});
+          response = Response::Error(500, std::string("internal error: ") + e.what());
+        }
+        if (body_too_large_) {
+          response =
+              Response::Error(413, "request body exceeds the limit of " +
+                                       std::to_string(server_.options_.max_body_bytes) + " bytes");
+        }
+      }
+    }
+    // An unread body would be taken for the next request: close instead of draining it.
+    bool keep_alive =
+        header.keep_alive() && parser_->is_done() && !broken_ && !server_.stopping_.load();
+    uint64_t bytes = 0;
+    const bool written = Write(response, header.version(), keep_alive, &bytes);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    log::Info("http_request", {{"method", request.method},
+                               {"route", route ? std::string_view(route->pattern) : "-"},
+                               {"status", int64_t{response.status}},
+                               {"bytes", static_cast<int64_t>(bytes)},
+                               {"ms", ms},
+                               {"peer", remote_}});
+    if (written && keep_alive) {
+      ReadHeader();
+    } else {
+      Close();
+    }
+  }
+
+  bool Write(Response& response, unsigned version, bool keep_alive, uint64_t* bytes) {
+    stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+    auto fill_header = [&](auto& res) {
+      res.result(static_cast<unsigned>(response.status));
+      res.reason(HttpReasonPhrase(response.status));
+      res.set(http::field::server, "strata");
+      for (const auto& [name, value] : response.headers) res.insert(name, value);
+      res.keep_alive(keep_alive);
+    };
+    if (!response.body_source) {
+      http::response<http::string_body> res;
+      res.version(version);
+      fill_header(res);
+      res.body() = std::move(response.body);
+      res.prepare_payload();
+      *bytes = res.body().size();
+      auto [ec, n] =
+          Await([&](auto handler) { http::async_write(stream_, res, std::move(handler)); });
+      return !ec;
+    }
+    http::response<http::buffer_body> res;
+    res.version(version);
+    fill_header(res);
+    if (response.content_length) {
+      res.content_length(*response.content_length);
+    } else {
+      res.chunked(true);
+    }
+    res.body().data = nullptr;
+    res.body().more = true;
+    http::response_serializer<http::buffer_body> serializer(res);
+    {
+      auto [ec, n] = Await(
+          [&](auto handler) { http::async_write_header(stream_, serializer, std::move(handler)); });
+      if (ec) return false;
+    }
+    std::vector<char> chunk(kChunkBytes);
+    while (true) {
+      Result<size_t> produced = Result<size_t>(size_t{0});
+      try {
+        produced = response.body_source(chunk.data(), chunk.size());
+      } catch (const std::exception& e) {
+        produced = Internal(e.what());
+      }
+      if (!produced.ok()) {
+        // The status line is gone; closing without the last chunk tells the client it failed.
+        log::Error("http_body_failed", {{"reason", produced.status().ToString()}});
+        return false;
+      }
+      res.body().data = *produced ? chunk.data() : nullptr;
+      res.body().size = *produced;
+      res.body().more = *produced != 0;
+      stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+      auto [ec, n] =
+          Await([&](auto handler) { http::async_write(stream_, serializer, std::move(handler)); });
+      if (ec && ec != http::error::need_buffer) return false;
+      *bytes += *produced;
+      if (*produced == 0) return true;
+    }
+  }
+
+  Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::string remote_;
+  bool expect_continue_ = false;
+  bool body_too_large_ = false;
+  bool broken_ = false;
+};
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!acceptor_.is_open() || stopping_) return;
+      log::Warn("http_accept_failed", {{"reason", ec.message()}});
+    } else if (!stopping_) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(*this, std::move(socket))->ReadHeader();
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  if (io_threads_.empty()) return;  // never started
+  std::promise<void> closed;
+  asio::post(acceptor_.get_executor(), [&] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  {
+    std::lock_guard lock(sessions_mu_);
+    for (Session* session : sessions_) session->Shutdown();
+  }
+  workers_.join();
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpServer::~HttpServer() { Stop(); }
+void HttpServer::AddRoute(std::string method, std::string pattern, Handler handler) {
+  impl_->AddRoute(std::move(method), std::move(pattern), std::move(handler));
+}
+Status HttpServer::Start() { return impl_->Start(); }
+uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace strata::dicomweb

@@ -1,0 +1,256 @@
+// STOW-RS (PS3.18 10.5): multipart/related; type="application/dicom" parsed as a stream.
+//
+// Every part is written straight to a staged file; only when the whole body has parsed are the
+// staged objects ingested, so a malformed or oversized body stores nothing. The response lists
+// each instance in ReferencedSOPSequence or FailedSOPSequence (with a FailureReason).
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/log.h"
+#include "dicom/dicom_file.h"
+#include "dicomweb/handlers.h"
+#include "dicomweb/json_model.h"
+#include "dicomweb/multipart.h"
+
+namespace strata::dicomweb {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kIngestThreads = 8;
+
+// PS3.18 Table I.2-1 / PS3.4 B.2.3 failure reasons.
+constexpr int kProcessingFailure = 0x0110;
+constexpr int kDuplicate = 0x0111;
+constexpr int kOutOfResources = 0xA700;
+constexpr int kDoesNotMatch = 0xA900;
+constexpr int kCannotUnderstand = 0xC000;
+
+int FailureReasonFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return kCannotUnderstand;
+    case StatusCode::kFailedPrecondition:
+      return kDoesNotMatch;
+    case StatusCode::kAlreadyExists:
+      return kDuplicate;
+    case StatusCode::kResourceExhausted:
+      return kOutOfResources;
+    default:
+      return kProcessingFailure;
+  }
+}
+
+struct StagedPart {
+  std::string path;             // empty when the part was refused before staging
+  Status refused = OkStatus();  // why, when refused
+};
+
+// Writes each part to a staged file. Owns the staged files until Release.
+class StagingListener : public MultipartListener {
+ public:
+  explicit StagingListener(ingest::IngestService& ingest) : ingest_(ingest) {}
+  ~StagingListener() override {
+    if (file_) std::fclose(file_);
+    for (const StagedPart& part : parts_) Remove(part.path);
+  }
+
+  Status OnPartBegin(const std::map<std::string, std::string>& headers) override {
+    StagedPart& part = parts_.emplace_back();
+    auto type = headers.find("content-type");
+    if (type != headers.end()) {
+      auto media = ParseMediaType(type->second);
+      if (!media.ok() || media->type != "application/dicom") {
+        part.refused =
+            InvalidArgument("part " + std::to_string(parts_.size()) + " has Content-Type '" +
+                            type->second + "', not application/dicom");
+        return OkStatus();
+      }
+    }
+    STRATA_ASSIGN_OR_RETURN(part.path, ingest_.StagingPath());
+    file_ = std::fopen(part.path.c_str(), "wb");
+    if (!file_) return Unavailable("cannot create a staged file");
+    return OkStatus();
+  }
+
+  Status OnPartData(std::string_view data) override {
+    if (!file_) return OkStatus();  // a refused part's data is dropped
+    if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
+      return Unavailable("writing a staged file failed");
+    }
+    return OkStatus();
+  }
+
+  Status OnPartEnd() override {
+    if (!file_) return OkStatus();
+    const bool ok = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok) return Unavailable("writing a staged file failed");
+    return OkStatus();
+  }
+
+  std::vector<StagedPart>& parts() { return parts_; }
+
+  static void Remove(const std::string& path) {
+    if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+
+ private:
+  ingest::IngestService& ingest_;
+  std::vector<StagedPart> parts_;
+  std::FILE* file_ = nullptr;
+};
+
+nlohmann::json Uid(const std::string& uid) { return ToJsonAttribute("UI", uid); }
+
+struct PartOutcome {
+  Status status = OkStatus();
+  std::string sop_class;
+  std::string sop_instance;
+};
+
+// Checks one staged part and ingests it; the staged file is gone afterwards either way.
+PartOutcome StorePart(Services& services, const Request& request, const std::string& study_uid,
+                      StagedPart& part) {
+  PartOutcome outcome;
+  outcome.status = part.refused;
+  if (outcome.status.ok()) {
+    auto parsed = dicom::ReadInstance(part.path);
+    if (!parsed.ok()) {
+      outcome.status = parsed.status();
+    } else {
+      outcome.sop_class = parsed->metadata.sop_class_uid;
+      outcome.sop_instance = parsed->metadata.sop_instance_uid;
+      if (!study_uid.empty() && parsed->metadata.study_instance_uid != study_uid) {
+        outcome.status =
+            FailedPrecondition("instance " + outcome.sop_instance + " belongs to study " +
+                               parsed->metadata.study_instance_uid + ", not " + study_uid);
+      }
+    }
+  }
+  if (outcome.status.ok()) {
+    ingest::IngestRequest ingest_request;
+    ingest_request.staged_path = part.path;
+    ingest_request.source_address = request.remote_address;
+    auto stored = services.ingest.Ingest(ingest_request);
+    part.path.clear();  // moved into the object store, or removed by Ingest on failure
+    if (!stored.ok()) {
+      outcome.status = stored.status();
+    } else {
+      outcome.sop_class = stored->sop_class_uid;
+      outcome.sop_instance = stored->sop_instance_uid;
+    }
+    return outcome;
+  }
+  StagingListener::Remove(part.path);
+  part.path.clear();
+  return outcome;
+}
+
+}  // namespace
+
+Response HandleStow(Services& services, Request& request) {
+  const std::string content_type = request.Header("content-type");
+  auto media = ParseMediaType(content_type);
+  if (!media.ok() && !content_type.empty()) {
+    return Response::Error(400, "Content-Type: " + media.status().message());
+  }
+  if (!media.ok() || media->type != "multipart/related") {
+    return Response::Error(
+        415,
+        "STOW-RS takes multipart/related; type=\"application/dicom\", not '" + content_type + "'");
+  }
+  const std::string type = media->Param("type");
+  if (!type.empty() && type != "application/dicom") {
+    return Response::Error(
+        415, "multipart/related type '" + type + "' is not supported; use application/dicom");
+  }
+  std::string study_uid;
+  if (auto it = request.path_params.find("study"); it != request.path_params.end()) {
+    study_uid = it->second;
+    if (!dicom::IsValidUid(study_uid)) {
+      return Response::Error(400, "invalid study UID '" + study_uid + "'");
+    }
+  }
+  const std::string boundary = media->Param("boundary");
+  if (boundary.empty()) return Response::Error(400, "multipart/related without a boundary");
+
+  StagingListener listener(services.ingest);
+  auto parser = MultipartParser::Create(boundary, listener);
+  if (!parser.ok()) return Response::Error(parser.status());
+  std::vector<char> chunk(kReadChunk);
+  while (true) {
+    Result<size_t> n = request.body->Read(chunk.data(), chunk.size());
+    if (!n.ok()) return Response::Error(n.status());
+    if (*n == 0) break;
+    Status fed = parser->Feed(std::string_view(chunk.data(), *n));
+    if (!fed.ok()) return Response::Error(fed);
+  }
+  Status finished = parser->Finish();
+  if (!finished.ok()) return Response::Error(finished);
+  if (listener.parts().empty()) return Response::Error(400, "multipart body has no parts");
+
+  // Parts are ingested by a few threads at once: each Ingest waits until durable, and
+  // concurrent ones share a group commit.
+  std::vector<StagedPart>& parts = listener.parts();
+  std::vector<PartOutcome> outcomes(parts.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < parts.size(); i = next++) {
+      try {
+        outcomes[i] = StorePart(services, request, study_uid, parts[i]);
+      } catch (const std::exception& e) {
+        outcomes[i].status = Internal(std::string("storing a part failed: ") + e.what());
+      }
+    }
+  };
+  {
+    std::vector<std::thread> threads;
+    const size_t count = std::min(parts.size(), kIngestThreads);
+    for (size_t t = 1; t < count; ++t) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+  }
+
+  nlohmann::json referenced = nlohmann::json::array();
+  nlohmann::json failed = nlohmann::json::array();
+  std::vector<std::string> reasons;
+  for (const PartOutcome& outcome : outcomes) {
+    if (outcome.status.ok()) {
+      referenced.push_back(
+          {{"00081150", Uid(outcome.sop_class)}, {"00081155", Uid(outcome.sop_instance)}});
+      continue;
+    }
+    nlohmann::json item = {
+        {"00081197", ToJsonAttribute("US", std::to_string(FailureReasonFor(outcome.status)))}};
+    if (!outcome.sop_class.empty()) item["00081150"] = Uid(outcome.sop_class);
+    if (!outcome.sop_instance.empty()) item["00081155"] = Uid(outcome.sop_instance);
+    failed.push_back(std::move(item));
+    reasons.push_back(outcome.status.message());
+    log::Warn("stow_instance_failed", {{"sop_instance_uid", outcome.sop_instance},
+                                       {"peer", request.remote_address},
+                                       {"reason", outcome.status.ToString()}});
+  }
+  nlohmann::json body = nlohmann::json::object();
+  if (!referenced.empty()) body["00081199"] = {{"vr", "SQ"}, {"Value", referenced}};
+  if (!failed.empty()) body["00081198"] = {{"vr", "SQ"}, {"Value", failed}};
+  const int status = failed.empty() ? 200 : referenced.empty() ? 409 : 202;
+  Response response =
+      Response::Json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                     "application/dicom+json");
+  for (const std::string& reason : reasons) {
+    std::string text = reason.substr(0, 200);
+    for (char& c : text) {
+      if (c == '"' || c < 0x20) c = '\'';
+    }
+    response.headers.emplace_back("Warning", "299 strata \"" + text + "\"");
+  }
+  return response;
+}
+
+}  // namespace strata::dicomweb

@@ -1,0 +1,111 @@
+// C-STORE SCP (PS3.4 Annex B): the data set streams straight into a staged Part 10 file, bit
+// for bit as received (file meta information added), then IngestService makes it durable and
+// the response status comes from dimse_status.cc.
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "core/log.h"
+#include "dimse/dimse_status.h"
+#include "dimse/scp.h"
+
+namespace strata::dimse {
+namespace {
+
+struct StoreState {
+  AssociationContext* ctx = nullptr;
+  std::string staged_path;  // empty when staging failed and the data set is discarded
+  Status staging_error;
+  std::unique_ptr<DcmDataset> status_detail;  // owned here: DIMSE_storeProvider does not
+};
+
+void SetFailure(StoreState& state, T_DIMSE_C_StoreRSP* response, DcmDataset** status_detail,
+                const DimseStatus& status) {
+  response->DimseStatus = status.code;
+  if (status.error_comment.empty()) return;
+  state.status_detail = std::make_unique<DcmDataset>();
+  (void)state.status_detail->putAndInsertString(DCM_ErrorComment, status.error_comment.c_str());
+  *status_detail = state.status_detail.get();
+}
+
+void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request,
+                   char* /*file_name*/, DcmDataset** /*dataset*/, T_DIMSE_C_StoreRSP* response,
+                   DcmDataset** status_detail) {
+  if (progress->state != DIMSE_StoreEnd) return;
+  auto& state = *static_cast<StoreState*>(data);
+  AssociationContext& ctx = *state.ctx;
+  Status result;
+  if (!state.staging_error.ok()) {
+    result = state.staging_error;
+  } else if (response->DimseStatus != STATUS_Success) {
+    // DCMTK could not write the staged file (disk full, I/O error).
+    result = ResourceExhausted("cannot write the received data set to staging");
+  } else {
+    ingest::IngestRequest ingest_request;
+    ingest_request.staged_path = state.staged_path;
+    ingest_request.source_ae = ctx.calling_ae;
+    ingest_request.source_address = ctx.peer_address;
+    ingest_request.expected_sop_class_uid = request->AffectedSOPClassUID;
+    ingest_request.expected_sop_instance_uid = request->AffectedSOPInstanceUID;
+    try {
+      auto ingested = ctx.server->ingest->Ingest(ingest_request);
+      if (!ingested.ok()) result = ingested.status();
+    } catch (const std::exception& e) {
+      result = Internal(std::string("ingest threw: ") + e.what());
+    }
+    // Ingest removes the staged file on failure; make sure, as the sender must not leave
+    // anything behind.
+    if (!result.ok()) (void)unlink(state.staged_path.c_str());
+  }
+  if (result.ok()) {
+    response->DimseStatus = STATUS_Success;
+    ++ctx.stored;
+    return;
+  }
+  ++ctx.failures;
+  const DimseStatus status = ToDimseStatus(DimseService::kStore, result);
+  SetFailure(state, response, status_detail, status);
+  log::Warn("dimse_store_failed",
+            {{"calling_ae", ctx.calling_ae},
+             {"peer", ctx.peer_address},
+             {"sop_instance_uid", std::string(request->AffectedSOPInstanceUID)},
+             {"sop_class_uid", std::string(request->AffectedSOPClassUID)},
+             {"status", StatusHex(status.code)},
+             {"reason", result.ToString()}});
+}
+
+}  // namespace
+
+OFCondition HandleStore(AssociationContext& ctx, T_ASC_PresentationContextID pres_id,
+                        T_DIMSE_C_StoreRQ& request) {
+  StoreState state;
+  state.ctx = &ctx;
+  auto staged = ctx.server->ingest->StagingPath();
+  if (staged.ok()) {
+    state.staged_path = *staged;
+  } else {
+    state.staging_error =
+        staged.status().code() == StatusCode::kResourceExhausted
+            ? staged.status()
+            : ResourceExhausted("staging unavailable: " + staged.status().message());
+  }
+  // Without a staging file the data set still has to be read off the wire: into /dev/null.
+  const char* file = state.staged_path.empty() ? NULL_DEVICE_NAME : state.staged_path.c_str();
+  OFCondition cond = DIMSE_storeProvider(
+      ctx.assoc, pres_id, &request, file, /*writeMetaheader=*/OFTrue, nullptr, StoreCallback,
+      &state, DIMSE_NONBLOCKING, ctx.server->options.dimse_timeout_seconds);
+  if (cond.bad() && !state.staged_path.empty()) {
+    // Truncated or aborted transfer: nothing may stay behind.
+    (void)unlink(state.staged_path.c_str());
+    ++ctx.failures;
+    log::Warn("dimse_store_aborted",
+              {{"calling_ae", ctx.calling_ae},
+               {"peer", ctx.peer_address},
+               {"sop_instance_uid", std::string(request.AffectedSOPInstanceUID)},
+               {"reason", std::string(cond.text())}});
+  }
+  return cond;
+}
+
+}  // namespace strata::dimse
