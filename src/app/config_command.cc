@@ -8,7 +8,8 @@
 namespace strata::app {
 
 void AddConfigCommand(CLI::App& root, CommandRun* run) {
-  auto* cmd = root.add_subcommand("config", "Print the documented default configuration, or check a file");
+  auto* cmd =
+      root.add_subcommand("config", "Print the documented default configuration, or check a file");
   auto path = std::make_shared<std::string>();
   cmd->add_option("--check", *path, "Configuration file to validate (with STRATA_* overrides)");
   cmd->callback([run, path] {

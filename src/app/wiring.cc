@@ -10,7 +10,8 @@ namespace strata::app {
 Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) return Unavailable("cannot create data directory '" + config.data_dir + "': " + ec.message());
+  if (ec)
+    return Unavailable("cannot create data directory '" + config.data_dir + "': " + ec.message());
 
   auto services = std::make_unique<Services>();
   STRATA_ASSIGN_OR_RETURN(services->catalog, catalog::OpenSqliteCatalog(config.CatalogPath()));
@@ -37,8 +38,8 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   dimse_options.accept_any_calling_ae = config.accept_any_calling_ae;
   dimse_options.allowed_calling_aes = config.allowed_calling_aes;
   dimse_options.peers = config.peers;
-  services->dimse = dimse::CreateDimseServer(dimse_options, *services->ingest,
-                                             *services->catalog, *services->blobs);
+  services->dimse = dimse::CreateDimseServer(dimse_options, *services->ingest, *services->catalog,
+                                             *services->blobs);
 
   dicomweb::DicomWebOptions web_options;
   web_options.bind_address = config.http_bind;

@@ -107,7 +107,7 @@ class FileBlobStore final : public BlobStore {
 
   Result<BlobInfo> Stat(const std::string& key) override {
     if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
-    struct stat st{};
+    struct stat st {};
     if (::stat((root_ + "/" + key).c_str(), &st) != 0) return ErrnoStatus("stat " + key, errno);
     return BlobInfo{static_cast<uint64_t>(st.st_size)};
   }
@@ -140,7 +140,7 @@ class FileBlobStore final : public BlobStore {
   }
 
   Result<uint64_t> FreeBytes() override {
-    struct statvfs vfs{};
+    struct statvfs vfs {};
     if (::statvfs(root_.c_str(), &vfs) != 0) return ErrnoStatus("statvfs " + root_, errno);
     return static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
   }

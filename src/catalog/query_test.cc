@@ -121,7 +121,8 @@ TEST(ParseMatchRuleTest, UidLists) {
 TEST(ParseMatchRuleTest, BadUidsAreInvalid) {
   ExpectInvalid("1.2.3\\1.2.x", MatchVr::kUid);
   ExpectInvalid("1.2.3\\\\1.2.4", MatchVr::kUid);  // empty element
-  EXPECT_EQ(Parse("1.02.3", MatchVr::kUid).kind, Kind::kSingle);  // leading zero: stored, so queryable
+  EXPECT_EQ(Parse("1.02.3", MatchVr::kUid).kind,
+            Kind::kSingle);  // leading zero: stored, so queryable
   ExpectInvalid("1..3", MatchVr::kUid);
   ExpectInvalid(std::string(65, '1'), MatchVr::kUid);
   ExpectInvalid("1.2.3.", MatchVr::kUid);

@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -7,7 +9,6 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/log.h"
 
@@ -57,7 +58,9 @@ Setting IntSetting(std::string section, std::string key, std::string doc, Int Co
                    Int min, Int max) {
   std::string name = section + "." + key;
   Setting s{section, key, std::move(doc), {}, {}, {}};
-  s.from_text = [=](Config& c, const std::string& t) { return ParseInt(name, t, min, max, &(c.*field)); };
+  s.from_text = [=](Config& c, const std::string& t) {
+    return ParseInt(name, t, min, max, &(c.*field));
+  };
   s.from_toml = [=](Config& c, const toml::node& n) {
     auto v = n.value<int64_t>();
     if (!n.is_integer() || !v) return TypeError(name, "an integer");
@@ -110,11 +113,13 @@ Setting BoolSetting(std::string section, std::string key, std::string doc, bool 
 
 Status CheckAeTitle(const std::string& name, const std::string& ae) {
   if (ae.empty() || ae.size() > 16) {
-    return InvalidArgument("config key '" + name + "': AE title '" + ae + "' must be 1-16 characters");
+    return InvalidArgument("config key '" + name + "': AE title '" + ae +
+                           "' must be 1-16 characters");
   }
   for (char c : ae) {
     if (c == '\\' || static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
-      return InvalidArgument("config key '" + name + "': AE title '" + ae + "' has an invalid character");
+      return InvalidArgument("config key '" + name + "': AE title '" + ae +
+                             "' has an invalid character");
     }
   }
   return OkStatus();
@@ -141,7 +146,8 @@ Status ParsePeers(const std::string& text, std::vector<DicomPeer>* out) {
       return InvalidArgument("config key 'dimse.peers': '" + item + "' is not AE@host:port");
     }
     DicomPeer p{item.substr(0, at), item.substr(at + 1, colon - at - 1), 0};
-    STRATA_RETURN_IF_ERROR(ParseInt<uint16_t>("dimse.peers", item.substr(colon + 1), 1, 65535, &p.port));
+    STRATA_RETURN_IF_ERROR(
+        ParseInt<uint16_t>("dimse.peers", item.substr(colon + 1), 1, 65535, &p.port));
     STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.peers", p.ae_title));
     out->push_back(std::move(p));
   }
@@ -151,16 +157,18 @@ Status ParsePeers(const std::string& text, std::vector<DicomPeer>* out) {
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> settings = [] {
     std::vector<Setting> s;
-    s.push_back(StringSetting("server", "data_dir",
-                              "Directory for the catalog and the object store (created if missing).",
-                              &Config::data_dir));
+    s.push_back(StringSetting(
+        "server", "data_dir",
+        "Directory for the catalog and the object store (created if missing).", &Config::data_dir));
     {
-      Setting level = StringSetting("server", "log_level", "Least severe log level written: debug, info, warn, error.",
+      Setting level = StringSetting("server", "log_level",
+                                    "Least severe log level written: debug, info, warn, error.",
                                     &Config::log_level);
       auto base = level.from_text;
       level.from_text = [base](Config& c, const std::string& t) {
         if (t != "debug" && t != "info" && t != "warn" && t != "error") {
-          return InvalidArgument("config key 'server.log_level': '" + t + "' is not debug, info, warn or error");
+          return InvalidArgument("config key 'server.log_level': '" + t +
+                                 "' is not debug, info, warn or error");
         }
         return base(c, t);
       };
@@ -174,7 +182,9 @@ const std::vector<Setting>& Settings() {
       Setting backend = StringSetting("catalog", "backend", "Catalog database: sqlite (embedded).",
                                       &Config::catalog_backend);
       backend.from_text = [](Config& c, const std::string& t) {
-        if (t != "sqlite") return InvalidArgument("config key 'catalog.backend': '" + t + "' is not supported (sqlite)");
+        if (t != "sqlite")
+          return InvalidArgument("config key 'catalog.backend': '" + t +
+                                 "' is not supported (sqlite)");
         c.catalog_backend = t;
         return OkStatus();
       };
@@ -188,10 +198,12 @@ const std::vector<Setting>& Settings() {
                               "SQLite catalog file; empty means <data_dir>/catalog.sqlite.",
                               &Config::catalog_path));
     {
-      Setting backend = StringSetting("storage", "backend", "Object store: filesystem.",
-                                      &Config::blob_backend);
+      Setting backend =
+          StringSetting("storage", "backend", "Object store: filesystem.", &Config::blob_backend);
       backend.from_text = [](Config& c, const std::string& t) {
-        if (t != "filesystem") return InvalidArgument("config key 'storage.backend': '" + t + "' is not supported (filesystem)");
+        if (t != "filesystem")
+          return InvalidArgument("config key 'storage.backend': '" + t +
+                                 "' is not supported (filesystem)");
         c.blob_backend = t;
         return OkStatus();
       };
@@ -205,17 +217,22 @@ const std::vector<Setting>& Settings() {
                               "Object store directory; empty means <data_dir>/objects.",
                               &Config::blob_path));
     {
-      Setting dup{"storage", "duplicates",
-                  "A different object under an existing SOP Instance UID: \"version\" keeps it as a "
-                  "new version (the old one stays retrievable), \"reject\" refuses it.",
-                  {}, {}, {}};
+      Setting dup{
+          "storage",
+          "duplicates",
+          "A different object under an existing SOP Instance UID: \"version\" keeps it as a "
+          "new version (the old one stays retrievable), \"reject\" refuses it.",
+          {},
+          {},
+          {}};
       dup.from_text = [](Config& c, const std::string& t) {
         if (t == "version") {
           c.duplicates = DuplicatePolicy::kKeepVersions;
         } else if (t == "reject") {
           c.duplicates = DuplicatePolicy::kReject;
         } else {
-          return InvalidArgument("config key 'storage.duplicates': '" + t + "' is not version or reject");
+          return InvalidArgument("config key 'storage.duplicates': '" + t +
+                                 "' is not version or reject");
         }
         return OkStatus();
       };
@@ -269,7 +286,8 @@ const std::vector<Setting>& Settings() {
                             "allowed_calling_aes and configured peers may connect.",
                             &Config::accept_any_calling_ae));
     {
-      Setting allow{"dimse", "allowed_calling_aes", "Calling AE titles allowed to associate.", {}, {}, {}};
+      Setting allow{
+          "dimse", "allowed_calling_aes", "Calling AE titles allowed to associate.", {}, {}, {}};
       allow.from_text = [](Config& c, const std::string& t) {
         c.allowed_calling_aes = SplitList(t);
         for (const auto& ae : c.allowed_calling_aes) {
@@ -282,7 +300,8 @@ const std::vector<Setting>& Settings() {
         if (!arr) return TypeError("dimse.allowed_calling_aes", "an array of strings");
         c.allowed_calling_aes.clear();
         for (const auto& item : *arr) {
-          if (!item.is_string()) return TypeError("dimse.allowed_calling_aes", "an array of strings");
+          if (!item.is_string())
+            return TypeError("dimse.allowed_calling_aes", "an array of strings");
           std::string ae = *item.value<std::string>();
           STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.allowed_calling_aes", ae));
           c.allowed_calling_aes.push_back(ae);
@@ -299,10 +318,13 @@ const std::vector<Setting>& Settings() {
       s.push_back(allow);
     }
     {
-      Setting peers{"dimse", "peers",
+      Setting peers{"dimse",
+                    "peers",
                     "C-MOVE destinations, as an array of tables {ae_title, host, port} "
                     "(environment: \"AE@host:port,AE2@host:port\").",
-                    {}, {}, {}};
+                    {},
+                    {},
+                    {}};
       peers.from_text = [](Config& c, const std::string& t) { return ParsePeers(t, &c.peers); };
       peers.from_toml = [](Config& c, const toml::node& n) {
         const toml::array* arr = n.as_array();
@@ -316,11 +338,13 @@ const std::vector<Setting>& Settings() {
           auto host = (*t)["host"].value<std::string>();
           auto port = (*t)["port"].value<int64_t>();
           if (!ae || !host || !port || *port < 1 || *port > 65535) {
-            return InvalidArgument("config key 'dimse.peers': each peer needs ae_title, host and port (1-65535)");
+            return InvalidArgument(
+                "config key 'dimse.peers': each peer needs ae_title, host and port (1-65535)");
           }
           for (const auto& [k, v] : *t) {
             if (k != "ae_title" && k != "host" && k != "port") {
-              return InvalidArgument("config key 'dimse.peers': unknown field '" + std::string(k.str()) + "'");
+              return InvalidArgument("config key 'dimse.peers': unknown field '" +
+                                     std::string(k.str()) + "'");
             }
           }
           STRATA_RETURN_IF_ERROR(CheckAeTitle("dimse.peers", *ae));
@@ -335,8 +359,8 @@ const std::vector<Setting>& Settings() {
         std::string out = "[";
         for (size_t i = 0; i < c.peers.size(); ++i) {
           const auto& p = c.peers[i];
-          out += std::string(i ? ", " : "") + "{ ae_title = " + Quote(p.ae_title) + ", host = " +
-                 Quote(p.host) + ", port = " + std::to_string(p.port) + " }";
+          out += std::string(i ? ", " : "") + "{ ae_title = " + Quote(p.ae_title) +
+                 ", host = " + Quote(p.host) + ", port = " + std::to_string(p.port) + " }";
         }
         return out + "]";
       };
@@ -374,7 +398,9 @@ std::string Config::CatalogPath() const {
   return catalog_path.empty() ? data_dir + "/catalog.sqlite" : catalog_path;
 }
 
-std::string Config::BlobPath() const { return blob_path.empty() ? data_dir + "/objects" : blob_path; }
+std::string Config::BlobPath() const {
+  return blob_path.empty() ? data_dir + "/objects" : blob_path;
+}
 
 const DicomPeer* Config::FindPeer(const std::string& ae) const {
   for (const auto& p : peers) {
@@ -454,7 +480,8 @@ std::string DefaultConfigToml() {
   Config defaults;
   std::string out =
       "# Strata configuration. Every key is optional; the values shown are the defaults.\n"
-      "# Each key can be overridden by an environment variable: [dimse] port -> STRATA_DIMSE_PORT.\n";
+      "# Each key can be overridden by an environment variable: [dimse] port -> "
+      "STRATA_DIMSE_PORT.\n";
   std::string section;
   for (const auto& s : Settings()) {
     if (s.section != section) {

@@ -67,7 +67,8 @@ struct Config {
 
 // Parses TOML text, then applies overrides from `env` (name -> value, STRATA_* only).
 // Fails with kInvalidArgument naming the key on an unknown key, a wrong type or a bad value.
-Result<Config> ParseConfig(const std::string& toml_text, const std::map<std::string, std::string>& env);
+Result<Config> ParseConfig(const std::string& toml_text,
+                           const std::map<std::string, std::string>& env);
 
 // Reads `path` (empty: no file, defaults only) and the process environment.
 Result<Config> LoadConfig(const std::string& path);

@@ -24,7 +24,7 @@ enum class StatusCode {
   kPermissionDenied,
   kResourceExhausted,
   kFailedPrecondition,
-  kAborted,      // retryable conflict (e.g. database busy)
+  kAborted,  // retryable conflict (e.g. database busy)
   kUnimplemented,
   kInternal,
   kUnavailable,  // retryable outage
@@ -62,7 +62,9 @@ class [[nodiscard]] Status {
 };
 
 inline Status OkStatus() { return Status(); }
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
@@ -91,7 +93,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) {
       std::cerr << "Result constructed from an OK status\n";
@@ -128,9 +130,9 @@ class [[nodiscard]] Result {
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define STRATA_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::strata::Status strata_status_ = (expr); \
+#define STRATA_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::strata::Status strata_status_ = (expr);        \
     if (!strata_status_.ok()) return strata_status_; \
   } while (0)
 
@@ -143,9 +145,8 @@ class [[nodiscard]] Result {
   lhs = std::move(tmp).value()
 
 // Programmer errors only, never user input: aborts with a message.
-#define STRATA_CHECK(cond)                                                              \
-  if (!(cond))                                                                          \
-  ::strata::internal::CheckFailure(__FILE__, __LINE__, #cond).stream()
+#define STRATA_CHECK(cond) \
+  if (!(cond)) ::strata::internal::CheckFailure(__FILE__, __LINE__, #cond).stream()
 
 namespace strata::internal {
 class CheckFailure {

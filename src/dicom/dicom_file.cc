@@ -59,17 +59,15 @@ void RegisterCodecs() {
   });
 }
 
-void SilenceDcmtkLogging() {
-  OFLog::configure(OFLogger::OFF_LOG_LEVEL);
-}
+void SilenceDcmtkLogging() { OFLog::configure(OFLogger::OFF_LOG_LEVEL); }
 
 Result<ParsedInstance> ReadInstance(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return NotFound("no such file: " + path);
 
   DcmFileFormat file;
-  OFCondition cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
-                                   kMaxIndexedValueLength, ERM_autoDetect);
+  OFCondition cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxIndexedValueLength,
+                                   ERM_autoDetect);
   if (cond.bad()) {
     return InvalidArgument(std::string("not a readable DICOM file (truncated or malformed): ") +
                            cond.text());

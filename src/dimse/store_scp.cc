@@ -95,9 +95,14 @@ OFCondition HandleStore(AssociationContext& ctx, T_ASC_PresentationContextID pre
   OFCondition cond = DIMSE_storeProvider(
       ctx.assoc, pres_id, &request, file, /*writeMetaheader=*/OFTrue, nullptr, StoreCallback,
       &state, DIMSE_NONBLOCKING, ctx.server->options.dimse_timeout_seconds);
+  if (cond.bad() && !state.staged_path.empty()) (void)unlink(state.staged_path.c_str());
+  if (cond == DIMSE_OUTOFRESOURCES) {
+    // The staged file could not be written (disk full): DCMTK has read the rest of the data
+    // set off the wire and sent our 0xA700 response, so the association goes on.
+    return EC_Normal;
+  }
   if (cond.bad() && !state.staged_path.empty()) {
     // Truncated or aborted transfer: nothing may stay behind.
-    (void)unlink(state.staged_path.c_str());
     ++ctx.failures;
     log::Warn("dimse_store_aborted",
               {{"calling_ae", ctx.calling_ae},

@@ -118,9 +118,9 @@ class IngestServiceImpl final : public IngestService {
       ::unlink(staged.c_str());
     }
     if (staged_files > 0) {
-      log::Info("ingest_recovered", {{"staged_files", static_cast<int64_t>(staged_files)},
-                                     {"uncommitted_objects_removed",
-                                      static_cast<int64_t>(removed_objects)}});
+      log::Info("ingest_recovered",
+                {{"staged_files", static_cast<int64_t>(staged_files)},
+                 {"uncommitted_objects_removed", static_cast<int64_t>(removed_objects)}});
     }
     return OkStatus();
   }
@@ -133,12 +133,15 @@ class IngestServiceImpl final : public IngestService {
       return FailedPrecondition("data set SOPClassUID " + m.sop_class_uid +
                                 " does not match the request's " + *request.expected_sop_class_uid);
     }
-    if (request.expected_sop_instance_uid && *request.expected_sop_instance_uid != m.sop_instance_uid) {
+    if (request.expected_sop_instance_uid &&
+        *request.expected_sop_instance_uid != m.sop_instance_uid) {
       return FailedPrecondition("data set SOPInstanceUID " + m.sop_instance_uid +
-                                " does not match the request's " + *request.expected_sop_instance_uid);
+                                " does not match the request's " +
+                                *request.expected_sop_instance_uid);
     }
-    STRATA_ASSIGN_OR_RETURN(std::string sha, Sha256OfFile(request.staged_path, parsed.dataset_offset));
-    struct stat staged_stat{};
+    STRATA_ASSIGN_OR_RETURN(std::string sha,
+                            Sha256OfFile(request.staged_path, parsed.dataset_offset));
+    struct stat staged_stat {};
     if (::stat(request.staged_path.c_str(), &staged_stat) != 0) {
       return Internal("staged file vanished: " + request.staged_path);
     }
@@ -168,9 +171,8 @@ class IngestServiceImpl final : public IngestService {
     }
 
     bool created = false;
-    STRATA_ASSIGN_OR_RETURN(result.blob_key,
-                            PlaceObject(request.staged_path, BaseKey(m), sha, versions.empty(),
-                                        &created));
+    STRATA_ASSIGN_OR_RETURN(result.blob_key, PlaceObject(request.staged_path, BaseKey(m), sha,
+                                                         versions.empty(), &created));
 
     catalog::InstanceRecord record;
     record.metadata = m;
@@ -226,8 +228,7 @@ class IngestServiceImpl final : public IngestService {
   }
 
   // Removes an object an interrupted ingest of (m, sha) placed, unless the catalog has it.
-  Status RemoveUncommitted(const dicom::InstanceMetadata& m, const std::string& sha,
-                           int* removed) {
+  Status RemoveUncommitted(const dicom::InstanceMetadata& m, const std::string& sha, int* removed) {
     std::vector<catalog::InstanceLocation> versions;
     STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
       STRATA_ASSIGN_OR_RETURN(versions, txn.Versions(m.sop_instance_uid));
@@ -309,7 +310,7 @@ class IngestServiceImpl final : public IngestService {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<PendingCommit>> queue_;  // guarded by mutex_
-  bool stopping_ = false;                              // guarded by mutex_
+  bool stopping_ = false;                             // guarded by mutex_
   std::thread committer_;
 };
 

@@ -22,7 +22,9 @@ using catalog::PutOutcome;
 class FaultyCatalog final : public catalog::Catalog {
  public:
   explicit FaultyCatalog(catalog::Catalog& base) : base_(base) {}
-  Status Read(const std::function<Status(catalog::ReadTxn&)>& fn) override { return base_.Read(fn); }
+  Status Read(const std::function<Status(catalog::ReadTxn&)>& fn) override {
+    return base_.Read(fn);
+  }
   Status Write(const std::function<Status(catalog::WriteTxn&)>& fn) override {
     if (fail_writes) return Unavailable("injected catalog failure");
     return base_.Write(fn);
@@ -72,18 +74,22 @@ class IngestServiceTest : public ::testing::Test {
 
   catalog::CatalogCounts Counts() {
     catalog::CatalogCounts counts;
-    EXPECT_TRUE(catalog_->Read([&](catalog::ReadTxn& txn) -> Status {
-      STRATA_ASSIGN_OR_RETURN(counts, txn.Counts());
-      return OkStatus();
-    }).ok());
+    EXPECT_TRUE(catalog_
+                    ->Read([&](catalog::ReadTxn& txn) -> Status {
+                      STRATA_ASSIGN_OR_RETURN(counts, txn.Counts());
+                      return OkStatus();
+                    })
+                    .ok());
     return counts;
   }
   std::vector<catalog::InstanceLocation> Versions(const std::string& sop) {
     std::vector<catalog::InstanceLocation> v;
-    EXPECT_TRUE(catalog_->Read([&](catalog::ReadTxn& txn) -> Status {
-      STRATA_ASSIGN_OR_RETURN(v, txn.Versions(sop));
-      return OkStatus();
-    }).ok());
+    EXPECT_TRUE(catalog_
+                    ->Read([&](catalog::ReadTxn& txn) -> Status {
+                      STRATA_ASSIGN_OR_RETURN(v, txn.Versions(sop));
+                      return OkStatus();
+                    })
+                    .ok());
     return v;
   }
   size_t ObjectFiles() {
