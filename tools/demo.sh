@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 tools/setup.sh
 strata=${STRATA_BUILD_DIR:-build}/src/app/strata
 export TCP_NODELAY=1  # dcmtk's tools leave Nagle's algorithm on otherwise
+# The demo listens on this machine only; a deployment sets dimse.bind / http.bind itself.
+export STRATA_DIMSE_BIND=${STRATA_DIMSE_BIND:-127.0.0.1} STRATA_HTTP_BIND=${STRATA_HTTP_BIND:-127.0.0.1}
 
-"$strata" serve &
+log=strata-serve.log
+echo "== starting strata serve (JSON-lines log in $log)"
+"$strata" serve 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 50); do
@@ -26,5 +30,8 @@ findscu -S -aec STRATA 127.0.0.1 11112 -k QueryRetrieveLevel=STUDY -k PatientID 
   -k PatientName -k StudyInstanceUID -k StudyDate -k ModalitiesInStudy \
   -k NumberOfStudyRelatedInstances 2>&1 | grep -E '\(0010,|\(0020,000d|\(0008,0020|\(0008,0061|\(0020,1208|Find Response'
 rm -rf "$demo"
-echo "== Strata is serving DIMSE on 127.0.0.1:11112 (AE STRATA); Ctrl-C stops it."
+echo "== QIDO-RS: the same studies over DICOMweb"
+curl -s "http://127.0.0.1:8080/dicomweb/studies?includefield=PatientName" | head -c 600; echo
+echo "== Strata is serving DIMSE on 127.0.0.1:11112 (AE STRATA) and DICOMweb on"
+echo "   http://127.0.0.1:8080/dicomweb; Ctrl-C stops it."
 wait $server
