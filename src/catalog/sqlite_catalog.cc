@@ -28,10 +28,11 @@ constexpr int kMaxAttempts = 8;
 constexpr std::chrono::milliseconds kFirstBackoff{2};
 constexpr std::chrono::milliseconds kMaxBackoff{250};
 
-// A read transaction on a borrowed connection. Lives only while Read's fn runs, on its thread.
-class SqliteReadTxn final : public ReadTxn {
+// The read operations, shared by both transaction types (Base is ReadTxn or WriteTxn).
+template <typename Base>
+class SqliteReads : public Base {
  public:
-  explicit SqliteReadTxn(Connection& conn) : conn_(conn) {}
+  explicit SqliteReads(Connection& conn) : conn_(conn) {}
   Result<std::vector<QueryRow>> Find(const Query& query) override {
     return sqlite::FindRows(conn_, query);
   }
@@ -45,36 +46,24 @@ class SqliteReadTxn final : public ReadTxn {
   }
   Result<CatalogCounts> Counts() override { return sqlite::ReadCounts(conn_); }
 
- private:
+ protected:
   Connection& conn_;
 };
 
+// A read transaction on a borrowed connection. Lives only while Read's fn runs, on its thread.
+using SqliteReadTxn = SqliteReads<ReadTxn>;
+
 // The write transaction on the writer connection. Lives only while Write's fn runs, on its
 // thread, with the writer mutex held.
-class SqliteWriteTxn final : public WriteTxn {
+class SqliteWriteTxn final : public SqliteReads<WriteTxn> {
  public:
-  explicit SqliteWriteTxn(Connection& conn) : conn_(conn) {}
-  Result<std::vector<QueryRow>> Find(const Query& query) override {
-    return sqlite::FindRows(conn_, query);
-  }
-  Result<std::vector<InstanceLocation>> Locate(const std::string& study_uid,
-                                               const std::string& series_uid,
-                                               const std::string& sop_uid) override {
-    return sqlite::LocateInstances(conn_, study_uid, series_uid, sop_uid);
-  }
-  Result<std::vector<InstanceLocation>> Versions(const std::string& sop_uid) override {
-    return sqlite::InstanceVersions(conn_, sop_uid);
-  }
-  Result<CatalogCounts> Counts() override { return sqlite::ReadCounts(conn_); }
+  using SqliteReads<WriteTxn>::SqliteReads;
   Result<PutOutcome> PutInstance(const InstanceRecord& record, DuplicatePolicy policy) override {
     return sqlite::PutInstanceRecord(conn_, record, policy);
   }
   Status AppendOutbox(const OutboxEvent& event) override {
     return sqlite::AppendOutboxEvent(conn_, event);
   }
-
- private:
-  Connection& conn_;
 };
 
 // Runs the caller's function; exceptions stop here.

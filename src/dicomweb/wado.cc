@@ -180,25 +180,25 @@ class MultipartBody {
   std::string temp_path_;
 };
 
-}  // namespace
-
-Response HandleWado(Services& services, Request& request) {
+// The current instances named by the request path (study, series, instance UIDs).
+// kInvalidArgument for a malformed UID, kNotFound when nothing matches.
+Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services,
+                                                              const Request& request) {
   std::string uids[3];
   const char* names[3] = {"study", "series", "instance"};
   for (int i = 0; i < 3; ++i) {
     auto it = request.path_params.find(names[i]);
     if (it == request.path_params.end()) continue;
     if (!dicom::IsValidUid(it->second)) {
-      return Response::Error(400, std::string("invalid ") + names[i] + " UID '" + it->second + "'");
+      return InvalidArgument(std::string("invalid ") + names[i] + " UID '" + it->second + "'");
     }
     uids[i] = it->second;
   }
   std::vector<catalog::InstanceLocation> locations;
-  Status status = services.catalog.Read([&](catalog::ReadTxn& txn) -> Status {
+  STRATA_RETURN_IF_ERROR(services.catalog.Read([&](catalog::ReadTxn& txn) -> Status {
     STRATA_ASSIGN_OR_RETURN(locations, txn.Locate(uids[0], uids[1], uids[2]));
     return OkStatus();
-  });
-  if (!status.ok()) return Response::Error(status);
+  }));
   // Locate matches on the most specific UID; the path must name the instance's real parents.
   std::erase_if(locations, [&](const catalog::InstanceLocation& loc) {
     return loc.study_instance_uid != uids[0] ||
@@ -206,8 +206,17 @@ Response HandleWado(Services& services, Request& request) {
   });
   if (locations.empty()) {
     const int level = !uids[2].empty() ? 2 : !uids[1].empty() ? 1 : 0;
-    return Response::Error(404, std::string("no such ") + names[level] + " " + uids[level]);
+    return NotFound(std::string("no such ") + names[level] + " " + uids[level]);
   }
+  return locations;
+}
+
+}  // namespace
+
+Response HandleWado(Services& services, Request& request) {
+  auto located = LocateFromPath(services, request);
+  if (!located.ok()) return Response::Error(located.status());
+  std::vector<catalog::InstanceLocation> locations = std::move(located).value();
   auto wanted = Negotiate(request.Header("accept"), locations);
   if (!wanted.ok()) return Response::Error(400, "Accept: " + wanted.status().message());
   if (!*wanted) {
@@ -278,30 +287,9 @@ class MetadataBody {
 }  // namespace
 
 Response HandleMetadata(Services& services, Request& request) {
-  std::string uids[3];
-  const char* names[3] = {"study", "series", "instance"};
-  for (int i = 0; i < 3; ++i) {
-    auto it = request.path_params.find(names[i]);
-    if (it == request.path_params.end()) continue;
-    if (!dicom::IsValidUid(it->second)) {
-      return Response::Error(400, std::string("invalid ") + names[i] + " UID '" + it->second + "'");
-    }
-    uids[i] = it->second;
-  }
-  std::vector<catalog::InstanceLocation> locations;
-  Status status = services.catalog.Read([&](catalog::ReadTxn& txn) -> Status {
-    STRATA_ASSIGN_OR_RETURN(locations, txn.Locate(uids[0], uids[1], uids[2]));
-    return OkStatus();
-  });
-  if (!status.ok()) return Response::Error(status);
-  std::erase_if(locations, [&](const catalog::InstanceLocation& loc) {
-    return loc.study_instance_uid != uids[0] ||
-           (!uids[1].empty() && loc.series_instance_uid != uids[1]);
-  });
-  if (locations.empty()) {
-    const int level = !uids[2].empty() ? 2 : !uids[1].empty() ? 1 : 0;
-    return Response::Error(404, std::string("no such ") + names[level] + " " + uids[level]);
-  }
+  auto located = LocateFromPath(services, request);
+  if (!located.ok()) return Response::Error(located.status());
+  std::vector<catalog::InstanceLocation> locations = std::move(located).value();
   auto body = std::make_shared<MetadataBody>(services.blobs, std::move(locations));
   Response response;
   response.headers.emplace_back("Content-Type", "application/dicom+json");
