@@ -443,7 +443,8 @@ Result<Config> ParseConfig(const std::string& toml_text,
       STRATA_RETURN_IF_ERROR(s.from_text(config, it->second).WithContext(EnvName(s)));
     }
   }
-  for (const auto& [name, value] : env) {
+  for (const auto& entry : env) {
+    const std::string& name = entry.first;
     if (name.rfind("STRATA_", 0) != 0) continue;
     bool known = std::any_of(Settings().begin(), Settings().end(),
                              [&](const Setting& s) { return EnvName(s) == name; });

@@ -61,7 +61,9 @@ void Write(Level level, std::string_view event, std::initializer_list<Field> fie
   line["ts"] = NowIso8601();
   line["level"] = LevelName(level);
   line["event"] = std::string(event);
-  for (const auto& [key, value] : fields) {
+  for (const auto& field : fields) {
+    const std::string_view key = field.first;
+    const Value& value = field.second;
     std::visit(
         [&](const auto& v) {
           using V = std::decay_t<decltype(v)>;
