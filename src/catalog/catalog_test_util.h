@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "catalog/sqlite_catalog.h"
 
 namespace strata::catalog::testing {
 
@@ -17,6 +18,13 @@ constexpr const char* kCtImageStorage = "1.2.840.10008.5.1.4.1.1.2";
 constexpr const char* kMrImageStorage = "1.2.840.10008.5.1.4.1.1.4";
 constexpr const char* kBasicTextSr = "1.2.840.10008.5.1.4.1.1.88.11";
 constexpr const char* kExplicitVrLittleEndian = "1.2.840.10008.1.2.1";
+
+// An empty in-memory SQLite catalog.
+inline std::unique_ptr<Catalog> OpenMemory() {
+  Result<std::unique_ptr<Catalog>> catalog = OpenSqliteCatalog(":memory:");
+  EXPECT_TRUE(catalog.ok()) << catalog.status().ToString();
+  return std::move(catalog).value();
+}
 
 // A complete record with plausible defaults; `sha` distinguishes data sets.
 inline InstanceRecord MakeRecord(const std::string& patient_id, const std::string& study_uid,

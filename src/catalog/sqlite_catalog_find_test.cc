@@ -13,15 +13,10 @@ using testing::LocateIn;
 using testing::MakeQuery;
 using testing::MakeRecord;
 using testing::MustFind;
+using testing::OpenMemory;
 using testing::Put;
 using testing::VersionsIn;
 using Strings = std::vector<std::string>;
-
-std::unique_ptr<Catalog> OpenMemory() {
-  Result<std::unique_ptr<Catalog>> catalog = OpenSqliteCatalog(":memory:");
-  EXPECT_TRUE(catalog.ok()) << catalog.status().ToString();
-  return std::move(catalog).value();
-}
 
 // Two patients, three studies, four series, seven instances with distinct attributes.
 class SqliteCatalogFindTest : public ::testing::Test {

@@ -26,15 +26,10 @@ using testing::LocateIn;
 using testing::MakeQuery;
 using testing::MakeRecord;
 using testing::MustFind;
+using testing::OpenMemory;
 using testing::Put;
 using testing::VersionsIn;
 using Strings = std::vector<std::string>;
-
-std::unique_ptr<Catalog> OpenMemory() {
-  Result<std::unique_ptr<Catalog>> catalog = OpenSqliteCatalog(":memory:");
-  EXPECT_TRUE(catalog.ok()) << catalog.status().ToString();
-  return std::move(catalog).value();
-}
 
 // A temporary directory under /tmp, removed with everything in it.
 class TempDir {
