@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config
   libdcmtk-dev dcmtk libsqlite3-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libssl-dev libopenjp2-7-dev
+  libssl-dev libopenjp2-7-dev libboost-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-pydicom iproute2 util-linux procps time curl
@@ -19,6 +19,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js for the npm test tools: Debian's unless one is installed already.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
@@ -29,6 +31,12 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" orthanc "* ]] && command -v systemctl >/dev/null; then
     "${sudo_cmd[@]}" systemctl disable --now orthanc >/dev/null 2>&1 || true
   fi
+fi
+
+# Test peers and clients from npm (Azurite, dicomweb-client, playwright-core), pinned by
+# package-lock.json. Debian's nodejs/npm are installed above when no Node.js is present.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 build_dir=${STRATA_BUILD_DIR:-build}
