@@ -9,6 +9,7 @@ nowhere else. See bench/README.md for what is measured and the fairness notes.
 import argparse
 import datetime
 import glob
+import hashlib
 import json
 import math
 import os
@@ -150,11 +151,16 @@ class StrataServer(Server):
     name = "strata"
     aet = "STRATA"
 
+    # The API token the benchmarks' HTTP clients use (Strata keeps only its SHA-256).
+    TOKEN = "bench-token"
+
     def __init__(self, workdir, binary):
         super().__init__(workdir)
         self.port = free_port()
+        self.http_port = free_port()
         self.data_dir = os.path.join(workdir, "data")
         config = os.path.join(workdir, "strata.toml")
+        digest = hashlib.sha256(self.TOKEN.encode()).hexdigest()
         with open(config, "w") as f:
             f.write(
                 "[server]\n"
@@ -165,10 +171,16 @@ class StrataServer(Server):
                 'bind = "127.0.0.1"\n'
                 f"port = {self.port}\n"
                 f"max_pdu = {MAX_PDU}\n"
+                "[http]\n"
+                'bind = "127.0.0.1"\n'
+                f"port = {self.http_port}\n"
+                "[auth]\n"
+                f'tokens = [{{ name = "bench", role = "admin", sha256 = "{digest}" }}]\n'
             )
         proc = self._spawn([binary, "serve", "--config", config], "strata.log")
         try:
             wait_for_port(self.port, proc, 30, "strata serve")
+            wait_for_port(self.http_port, proc, 30, "strata serve HTTP")
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{tail(os.path.join(workdir, 'strata.log'))}")
 
@@ -180,7 +192,9 @@ class OrthancServer(Server):
     name = "orthanc"
     aet = "ORTHANC"
 
-    def __init__(self, workdir, dicom_threads):
+    DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+    def __init__(self, workdir, dicom_threads, dicomweb=False):
         super().__init__(workdir)
         self.port = free_port()
         self.http_port = free_port()
@@ -213,6 +227,9 @@ class OrthancServer(Server):
             "SaveJobs": False,
             "OverwriteInstances": False,
         }
+        if dicomweb:
+            config["Plugins"] = [self.DICOMWEB_PLUGIN]
+            config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/", "EnableWado": False}
         path = os.path.join(workdir, "orthanc.json")
         with open(path, "w") as f:
             json.dump(config, f, indent=1)

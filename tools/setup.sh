@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config
   libdcmtk-dev dcmtk libsqlite3-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libssl-dev libopenjp2-7-dev libboost-dev libcurl4-openssl-dev
+  libssl-dev libopenjp2-7-dev libboost-dev libcurl4-openssl-dev libopencv-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-pydicom iproute2 util-linux procps time curl
-  orthanc
+  python3 python3-pydicom iproute2 util-linux procps time curl openssl
+  orthanc orthanc-dicomweb
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -38,6 +39,11 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The pinned prebuilt OHIF viewer (served by `strata serve` when viewer.dir points at it).
+tools/setup_viewer.sh >/dev/null
+# ONNX Runtime for the inference engine, assembled from npm packages into .deps/onnxruntime
+# (without it the build falls back to OpenCV DNN).
+tools/setup_onnxruntime.sh
 
 build_dir=${STRATA_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

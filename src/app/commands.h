@@ -16,5 +16,8 @@ using CommandRun = std::function<int()>;
 void AddServeCommand(CLI::App& root, CommandRun* run);
 void AddSynthCommand(CLI::App& root, CommandRun* run);
 void AddConfigCommand(CLI::App& root, CommandRun* run);
+void AddTokenCommand(CLI::App& root, CommandRun* run);
+void AddAuditCommand(CLI::App& root, CommandRun* run);
+void AddArchiveCommand(CLI::App& root, CommandRun* run);
 
 }  // namespace strata::app

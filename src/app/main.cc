@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   strata::app::AddServeCommand(root, &run);
   strata::app::AddSynthCommand(root, &run);
   strata::app::AddConfigCommand(root, &run);
+  strata::app::AddTokenCommand(root, &run);
+  strata::app::AddAuditCommand(root, &run);
+  strata::app::AddArchiveCommand(root, &run);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

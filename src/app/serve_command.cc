@@ -52,17 +52,21 @@ int Serve(const std::string& config_path) {
     log::Error("serve_start_failed", {{"reason", started.ToString()}});
     return 1;
   }
+  // The archiver runs beside ingest and never holds it up (contract 6).
+  if ((*services)->archiver) (*services)->archiver->Start();
   log::Info("serve_ready", {{"ae_title", config->ae_title},
                             {"dimse_bind", config->dimse_bind},
                             {"dimse_port", static_cast<int64_t>((*services)->dimse->port())},
                             {"http_bind", config->http_bind},
                             {"http_port", static_cast<int64_t>((*services)->dicomweb->port())},
+                            {"http_tls", !config->http_tls_certificate.empty()},
                             {"data_dir", config->data_dir}});
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log::Info("serve_stopping", {{"signal", static_cast<int64_t>(signal)}});
   (*services)->dicomweb->Stop();
   (*services)->dimse->Stop();
+  if ((*services)->archiver) (*services)->archiver->Stop();
   services->reset();
   log::Info("serve_stopped");
   return 0;

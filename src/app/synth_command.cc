@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include "app/commands.h"
 #include "synth/synth.h"
@@ -21,6 +22,7 @@ struct SynthArgs {
   int series = 0;
   int instances = 0;
   int64_t max_bytes = 0;
+  double lesion_fraction = 0;
 };
 
 int RunSynth(const SynthArgs& args) {
@@ -38,6 +40,7 @@ int RunSynth(const SynthArgs& args) {
   options.series_per_study = args.series;
   options.instances_per_series = args.instances;
   options.max_bytes = args.max_bytes;
+  options.lesion_fraction = args.lesion_fraction;
   const auto start = std::chrono::steady_clock::now();
   auto summary = synth::WriteTree(options, args.out);
   if (!summary.ok()) {
@@ -53,6 +56,10 @@ int RunSynth(const SynthArgs& args) {
       static_cast<double>(summary->bytes) / (1024.0 * 1024.0),
       static_cast<long long>(summary->patients), static_cast<long long>(summary->studies),
       static_cast<long long>(summary->series), args.out.c_str(), seconds);
+  if (options.lesion_fraction > 0) {
+    std::printf("synth: lesion ground truth in %s/%s\n", args.out.c_str(),
+                std::string(synth::kLesionManifestName).c_str());
+  }
   return 0;
 }
 
@@ -83,6 +90,11 @@ void AddSynthCommand(CLI::App& root, CommandRun* run) {
   cmd->add_option("--max-bytes", args->max_bytes,
                   "Stop once about this many bytes are written (0: no limit)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lesion-fraction", args->lesion_fraction,
+                  "Share of CR/DX chest radiographs given a synthetic lesion, 0 to 1; ground "
+                  "truth goes to lesion_manifest.csv (0: none, output unchanged)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->callback([run, args] { *run = [args] { return RunSynth(*args); }; });
 }
 

@@ -1,11 +1,95 @@
 #include "app/wiring.h"
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "audit/sqlite_audit_log.h"
+#include "blob/azure_blob_store.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
+#include "core/log.h"
 
 namespace strata::app {
+namespace {
+
+// A secret from a file (whole content, surrounding white space removed) or, when `file` is
+// empty, from the environment variable `env`. Messages name where, never the value.
+Result<std::string> ReadSecret(const std::string& what, const std::string& file,
+                               const std::string& env) {
+  std::string secret;
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return InvalidArgument(what + ": file '" + file + "' cannot be read");
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    secret = buf.str();
+  } else {
+    const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+    if (value == nullptr) {
+      return InvalidArgument(what + ": environment variable '" + env + "' is not set");
+    }
+    secret = value;
+  }
+  const auto first = secret.find_first_not_of(" \t\r\n");
+  const auto last = secret.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos) return InvalidArgument(what + " is empty");
+  return secret.substr(first, last - first + 1);
+}
+
+Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) {
+  blob::AzureBlobOptions options;
+  options.endpoint = config.archive_endpoint;
+  options.account = config.archive_account;
+  options.container = config.archive_container;
+  STRATA_ASSIGN_OR_RETURN(std::string secret,
+                          ReadSecret("archive credential", config.archive_credential_file,
+                                     config.archive_credential_env));
+  if (config.archive_credential == "sas") {
+    options.sas_token = std::move(secret);
+  } else {
+    options.shared_key = std::move(secret);
+  }
+  options.staging_dir = config.ArchiveStagingPath();
+  options.create_container = config.archive_create_container;
+  Result<std::unique_ptr<blob::AzureBlobStore>> store = blob::AzureBlobStore::Open(options);
+  if (!store.ok() && store.status().code() == StatusCode::kUnavailable &&
+      options.create_container) {
+    // The cloud may be down at start-up (contract 6): serve anyway; the archiver retries
+    // (a missing container counts as an outage) until the container exists.
+    log::Warn("archive_container_unchecked", {{"error", store.status().ToString()}});
+    options.create_container = false;
+    store = blob::AzureBlobStore::Open(options);
+  }
+  if (!store.ok()) return store.status().WithContext("archive store");
+  return std::unique_ptr<blob::BlobStore>(std::move(*store));
+}
+
+Status BuildArchiver(const Config& config, Services& services) {
+  if (config.archive_backend == "none") return OkStatus();
+  STRATA_ASSIGN_OR_RETURN(services.archive_store, OpenArchiveStore(config));
+  archive::ArchiverOptions options;
+  options.batch_size = static_cast<size_t>(config.archive_batch_size);
+  options.parallel_uploads = config.archive_parallel_uploads;
+  options.poll_interval = std::chrono::milliseconds(config.archive_poll_interval_ms);
+  options.backoff.initial = std::chrono::milliseconds(
+      std::min(config.archive_max_backoff_ms, config.archive_poll_interval_ms));
+  options.backoff.max = std::chrono::milliseconds(config.archive_max_backoff_ms);
+  options.status_log_interval = std::chrono::seconds(config.archive_status_log_interval_seconds);
+  if (!config.archive_tier.empty()) options.tier = blob::ParseStorageTier(config.archive_tier);
+  if (config.archive_naming == "opaque") {
+    options.naming = blob::BlobNaming::kOpaque;
+    STRATA_ASSIGN_OR_RETURN(options.naming_key,
+                            ReadSecret("archive naming key", config.archive_naming_key_file, ""));
+  }
+  STRATA_ASSIGN_OR_RETURN(services.archiver,
+                          archive::Archiver::Create(*services.catalog, *services.blobs,
+                                                    *services.archive_store, std::move(options)));
+  return OkStatus();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   std::error_code ec;
@@ -14,6 +98,14 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
     return Unavailable("cannot create data directory '" + config.data_dir + "': " + ec.message());
 
   auto services = std::make_unique<Services>();
+  STRATA_ASSIGN_OR_RETURN(services->audit, audit::OpenSqliteAuditLog(config.AuditPath()));
+  STRATA_ASSIGN_OR_RETURN(auto tokens, security::TokenAuthenticator::Create(config.api_tokens));
+  if (tokens.token_count() == 0) {
+    log::Warn("auth_no_tokens",
+              {{"effect", std::string("every HTTP request is refused with 401; add [auth] tokens "
+                                      "(see `strata token new`)")}});
+  }
+  services->authenticator = std::make_unique<security::TokenAuthenticator>(std::move(tokens));
   STRATA_ASSIGN_OR_RETURN(services->catalog, catalog::OpenSqliteCatalog(config.CatalogPath()));
   STRATA_ASSIGN_OR_RETURN(services->blobs, blob::OpenFileBlobStore(config.BlobPath()));
 
@@ -26,6 +118,7 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   services->ingest =
       ingest::CreateIngestService(*services->catalog, *services->blobs, ingest_options);
   STRATA_RETURN_IF_ERROR(services->ingest->Recover());
+  STRATA_RETURN_IF_ERROR(BuildArchiver(config, *services));
 
   dimse::DimseServerOptions dimse_options;
   dimse_options.ae_title = config.ae_title;
@@ -39,15 +132,20 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   dimse_options.allowed_calling_aes = config.allowed_calling_aes;
   dimse_options.peers = config.peers;
   services->dimse = dimse::CreateDimseServer(dimse_options, *services->ingest, *services->catalog,
-                                             *services->blobs);
+                                             *services->blobs, *services->audit);
 
   dicomweb::DicomWebOptions web_options;
   web_options.bind_address = config.http_bind;
   web_options.port = config.http_port;
   web_options.max_body_bytes = static_cast<uint64_t>(config.http_max_body_bytes);
   web_options.threads = config.http_threads;
-  services->dicomweb = dicomweb::CreateDicomWebServer(web_options, *services->ingest,
-                                                      *services->catalog, *services->blobs);
+  web_options.viewer_dir = config.viewer_dir;
+  web_options.cors_allowed_origins = config.cors_allowed_origins;
+  web_options.tls_certificate_file = config.http_tls_certificate;
+  web_options.tls_private_key_file = config.http_tls_private_key;
+  services->dicomweb =
+      dicomweb::CreateDicomWebServer(web_options, *services->ingest, *services->catalog,
+                                     *services->blobs, *services->authenticator, *services->audit);
   return services;
 }
 

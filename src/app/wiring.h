@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "archive/archiver.h"
+#include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "core/config.h"
@@ -11,20 +13,26 @@
 #include "dicomweb/dicomweb_server.h"
 #include "dimse/dimse_server.h"
 #include "ingest/ingest_service.h"
+#include "security/authenticator.h"
 
 namespace strata::app {
 
 // Owns the services; members are destroyed in reverse order (server first).
 struct Services {
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<security::Authenticator> authenticator;
   std::unique_ptr<catalog::Catalog> catalog;
   std::unique_ptr<blob::BlobStore> blobs;
   std::unique_ptr<ingest::IngestService> ingest;
+  // With [archive] backend = "none" both are null. The archiver is built, not started.
+  std::unique_ptr<blob::BlobStore> archive_store;
+  std::unique_ptr<archive::Archiver> archiver;
   std::unique_ptr<dimse::DimseServer> dimse;
   std::unique_ptr<dicomweb::DicomWebServer> dicomweb;
 };
 
 // Creates the data directory, opens the catalog and object store, finishes ingests a crash
-// interrupted, and prepares (does not start) the DIMSE server.
+// interrupted, and prepares (does not start) the DIMSE server and the archiver.
 Result<std::unique_ptr<Services>> BuildServices(const Config& config);
 
 }  // namespace strata::app

@@ -6,8 +6,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -31,8 +34,37 @@ class LocalObject {
   bool remove_on_close_;
 };
 
+// Access tiers of cloud object storage, from fast and dear to slow and cheap. An object in
+// kArchive cannot be read until it is rehydrated to another tier.
+enum class StorageTier { kHot, kCool, kCold, kArchive };
+
+// "Hot", "Cool", "Cold", "Archive" (the Azure spelling).
+std::string_view StorageTierName(StorageTier tier);
+// Case-insensitive inverse of StorageTierName; nullopt for anything else.
+std::optional<StorageTier> ParseStorageTier(std::string_view name);
+
 struct BlobInfo {
   uint64_t size_bytes = 0;
+  // The object's tier where the back end has tiers, else nullopt.
+  std::optional<StorageTier> tier = std::nullopt;
+  // Rehydration state of an archived object as the service reports it (e.g.
+  // "rehydrate-pending-to-hot"); empty when none.
+  std::string archive_status = {};
+  // Raw MD5 of the content where the back end keeps one, else empty.
+  std::string content_md5 = {};
+  std::string etag = {};
+  // User metadata stored with the object (names lowercase).
+  std::map<std::string, std::string> metadata = {};
+};
+
+// Options of BlobStore::Put.
+struct PutOptions {
+  bool create_only = false;
+  // Tier of the new object; nullopt leaves the back end's default.
+  std::optional<StorageTier> tier = std::nullopt;
+  // Stored with the object. Names: letters, digits and '_' (C identifiers, lowercase);
+  // values printable ASCII.
+  std::map<std::string, std::string> metadata = {};
 };
 
 class BlobStore {
@@ -46,6 +78,17 @@ class BlobStore {
   // kAlreadyExists if `key` exists. kResourceExhausted when the store is out of space.
   virtual Status PutFile(const std::string& key, const std::string& source_path,
                          bool create_only) = 0;
+
+  // PutFile with a tier and metadata for the new object. The base version serves back ends
+  // without tiers or metadata: it calls PutFile when neither is asked for and otherwise
+  // returns kUnimplemented rather than silently dropping them (metadata may be what makes
+  // the archive rebuildable, see blob_naming.h).
+  virtual Status Put(const std::string& key, const std::string& source_path,
+                     const PutOptions& options);
+
+  // Moves an object to `tier`. kNotFound if missing; kUnimplemented where the back end has no
+  // tiers (the base version).
+  virtual Status SetTier(const std::string& key, StorageTier tier);
 
   // A fresh path where a caller may write a file to be handed to PutFile (same file system,
   // so storing it is a link, not a copy). The caller removes it when done.

@@ -109,7 +109,9 @@ class FileBlobStore final : public BlobStore {
     if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
     struct stat st {};
     if (::stat((root_ + "/" + key).c_str(), &st) != 0) return ErrnoStatus("stat " + key, errno);
-    return BlobInfo{static_cast<uint64_t>(st.st_size)};
+    BlobInfo info;
+    info.size_bytes = static_cast<uint64_t>(st.st_size);
+    return info;
   }
 
   Status Delete(const std::string& key) override {

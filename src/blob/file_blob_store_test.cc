@@ -114,6 +114,36 @@ TEST_F(FileBlobStoreTest, ReplacingPutSwapsContentAtomically) {
   EXPECT_EQ(keys, (std::set<std::string>{"k/b"}));
 }
 
+TEST_F(FileBlobStoreTest, PutWithoutTierOrMetadataIsPutFile) {
+  PutOptions options;
+  options.create_only = true;
+  ASSERT_TRUE(store_->Put("k/p", Stage("plain"), options).ok());
+  EXPECT_EQ(store_->Put("k/p", Stage("again"), options).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(ReadAll((*store_->Open("k/p"))->path()), "plain");
+}
+
+TEST_F(FileBlobStoreTest, TiersAndMetadataAreUnimplementedNotDropped) {
+  PutOptions tiered;
+  tiered.tier = StorageTier::kCool;
+  EXPECT_EQ(store_->Put("k/t", Stage("x"), tiered).code(), StatusCode::kUnimplemented);
+  PutOptions with_metadata;
+  with_metadata.metadata = {{"strata_sop_uid", "1.2"}};
+  EXPECT_EQ(store_->Put("k/t", Stage("x"), with_metadata).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(store_->Stat("k/t").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->PutFile("k/t", Stage("x"), true).ok());
+  EXPECT_EQ(store_->SetTier("k/t", StorageTier::kArchive).code(), StatusCode::kUnimplemented);
+  EXPECT_FALSE(store_->Stat("k/t")->tier.has_value());
+}
+
+TEST(StorageTierTest, NamesRoundTrip) {
+  for (StorageTier tier :
+       {StorageTier::kHot, StorageTier::kCool, StorageTier::kCold, StorageTier::kArchive}) {
+    EXPECT_EQ(ParseStorageTier(StorageTierName(tier)), tier);
+  }
+  EXPECT_EQ(ParseStorageTier("archive"), StorageTier::kArchive);
+  EXPECT_EQ(ParseStorageTier("Premium"), std::nullopt);
+}
+
 TEST_F(FileBlobStoreTest, ReportsFreeBytes) {
   auto free_bytes = store_->FreeBytes();
   ASSERT_TRUE(free_bytes.ok());

@@ -61,6 +61,51 @@ struct OutboxEvent {
   std::string payload;  // JSON
 };
 
+// One entry of the change feed: the outbox is append-only, so its events in sequence order are
+// the archive's history of creates, replacements and deletes.
+struct ChangeEntry {
+  int64_t seq = 0;
+  std::string kind;     // e.g. "instance.stored", "instance.replaced"
+  std::string payload;  // JSON: the object's UIDs, blob key, sha256
+  int64_t created_at_ms = 0;
+};
+
+struct ChangeQuery {
+  int64_t after_seq = 0;  // entries with a larger sequence number
+  size_t limit = 100;
+  std::optional<int64_t> since_ms;  // created at or after
+  std::optional<int64_t> until_ms;  // created before
+};
+
+// The archive copy of one stored object version (one local blob key), as the archiver
+// recorded it. A failed entry says why the object could not be archived; a later success
+// replaces it.
+enum class ArchiveOutcome { kArchived, kFailed };
+
+struct ArchiveRecord {
+  std::string blob_key;  // local object key: one per instance version
+  std::string sop_instance_uid;
+  ArchiveOutcome outcome = ArchiveOutcome::kArchived;
+  std::string archive_key;     // object key in the archive store
+  std::string tier;            // "Hot", "Cool", ...; empty where the store has no tiers
+  std::string etag;            // as the archive store reported it; may be empty
+  uint64_t size_bytes = 0;     // bytes archived
+  int64_t archived_at_ms = 0;  // when this state was recorded (Unix ms)
+  std::string error;           // why, for kFailed
+};
+
+struct ArchiveCounts {
+  uint64_t archived = 0;
+  uint64_t failed = 0;
+};
+
+// Outbox events after a consumer's cursor: how far the consumer is behind.
+struct OutboxBacklog {
+  uint64_t events = 0;
+  // created_at_ms of the oldest such event; nullopt when there is none.
+  std::optional<int64_t> oldest_created_at_ms;
+};
+
 struct CatalogCounts {
   uint64_t patients = 0;
   uint64_t studies = 0;
@@ -86,6 +131,21 @@ class ReadTxn {
   virtual Result<std::vector<InstanceLocation>> Versions(const std::string& sop_uid) = 0;
 
   virtual Result<CatalogCounts> Counts() = 0;
+
+  // Change-feed entries in sequence order.
+  virtual Result<std::vector<ChangeEntry>> Changes(const ChangeQuery& query) = 0;
+
+  // The last outbox sequence number `consumer` has processed; 0 for a consumer never seen.
+  virtual Result<int64_t> ConsumerCursor(const std::string& consumer) = 0;
+
+  // How many outbox events have a sequence number above `after_seq`, and the oldest's time.
+  virtual Result<OutboxBacklog> Backlog(int64_t after_seq) = 0;
+
+  // The archive state of the object version stored under local `blob_key`; nullopt if none
+  // was recorded.
+  virtual Result<std::optional<ArchiveRecord>> ArchiveState(const std::string& blob_key) = 0;
+
+  virtual Result<ArchiveCounts> CountArchiveStates() = 0;
 };
 
 class WriteTxn : public ReadTxn {
@@ -99,6 +159,15 @@ class WriteTxn : public ReadTxn {
 
   // Appends an event to the outbox in this transaction.
   virtual Status AppendOutbox(const OutboxEvent& event) = 0;
+
+  // Moves `consumer`'s cursor to `seq`, creating it if needed. Cursors only move forward:
+  // kFailedPrecondition if `seq` is below the current value (another instance of the consumer
+  // ran ahead); kInvalidArgument for an empty name or a negative seq.
+  virtual Status AdvanceConsumerCursor(const std::string& consumer, int64_t seq) = 0;
+
+  // Records (inserts or replaces) the archive state of record.blob_key. kInvalidArgument for
+  // an empty blob key.
+  virtual Status RecordArchiveState(const ArchiveRecord& record) = 0;
 };
 
 class Catalog {

@@ -45,6 +45,19 @@ class SqliteReads : public Base {
     return sqlite::InstanceVersions(conn_, sop_uid);
   }
   Result<CatalogCounts> Counts() override { return sqlite::ReadCounts(conn_); }
+  Result<std::vector<ChangeEntry>> Changes(const ChangeQuery& query) override {
+    return sqlite::ReadChanges(conn_, query);
+  }
+  Result<int64_t> ConsumerCursor(const std::string& consumer) override {
+    return sqlite::ReadConsumerCursor(conn_, consumer);
+  }
+  Result<OutboxBacklog> Backlog(int64_t after_seq) override {
+    return sqlite::ReadBacklog(conn_, after_seq);
+  }
+  Result<std::optional<ArchiveRecord>> ArchiveState(const std::string& blob_key) override {
+    return sqlite::ReadArchiveState(conn_, blob_key);
+  }
+  Result<ArchiveCounts> CountArchiveStates() override { return sqlite::ReadArchiveCounts(conn_); }
 
  protected:
   Connection& conn_;
@@ -63,6 +76,12 @@ class SqliteWriteTxn final : public SqliteReads<WriteTxn> {
   }
   Status AppendOutbox(const OutboxEvent& event) override {
     return sqlite::AppendOutboxEvent(conn_, event);
+  }
+  Status AdvanceConsumerCursor(const std::string& consumer, int64_t seq) override {
+    return sqlite::WriteConsumerCursor(conn_, consumer, seq);
+  }
+  Status RecordArchiveState(const ArchiveRecord& record) override {
+    return sqlite::WriteArchiveState(conn_, record);
   }
 };
 

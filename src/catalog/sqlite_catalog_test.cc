@@ -292,6 +292,46 @@ TEST(SqliteCatalogFileTest, OutboxAppendsInTheTransaction) {
   EXPECT_EQ(payloads, (Strings{R"({"sop":"1"})", R"({"sop":"2"})"}));
 }
 
+TEST(SqliteCatalogTest, ChangesPageInSequenceOrderWithinATimeWindow) {
+  auto catalog = OpenMemory();
+  for (int i = 1; i <= 5; ++i) {
+    Status status = catalog->Write([i](WriteTxn& txn) {
+      return txn.AppendOutbox(
+          {i == 3 ? "instance.replaced" : "instance.stored", "{\"n\":" + std::to_string(i) + "}"});
+    });
+    ASSERT_TRUE(status.ok()) << status.ToString();
+  }
+  auto read = [&](const ChangeQuery& q) {
+    std::vector<ChangeEntry> out;
+    Status status = catalog->Read([&](ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(out, txn.Changes(q));
+      return OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return out;
+  };
+  ChangeQuery first;
+  first.limit = 2;
+  auto page1 = read(first);
+  ASSERT_EQ(page1.size(), 2u);
+  EXPECT_EQ(page1[0].payload, "{\"n\":1}");
+  ChangeQuery next;
+  next.after_seq = page1[1].seq;
+  next.limit = 10;
+  auto page2 = read(next);
+  ASSERT_EQ(page2.size(), 3u);
+  EXPECT_EQ(page2[0].kind, "instance.replaced");
+  EXPECT_GT(page2[0].seq, page1[1].seq);
+  ChangeQuery window;
+  window.since_ms = page2[2].created_at_ms + 1;
+  EXPECT_TRUE(read(window).empty());
+  window.since_ms = std::nullopt;
+  window.until_ms = page1[0].created_at_ms;
+  EXPECT_TRUE(read(window).empty());
+  window.until_ms = page2[2].created_at_ms + 1;
+  EXPECT_EQ(read(window).size(), 5u);
+}
+
 TEST(SqliteCatalogFileTest, ReadersRunWhileAWriteIsOpen) {
   TempDir dir;
   auto opened = OpenSqliteCatalog(dir.File("catalog.db"));

@@ -368,4 +368,22 @@ Result<CatalogCounts> ReadCounts(Connection& conn) {
   return counts;
 }
 
+Result<std::vector<ChangeEntry>> ReadChanges(Connection& conn, const ChangeQuery& query) {
+  STRATA_ASSIGN_OR_RETURN(
+      Stmt stmt,
+      conn.Prepare("SELECT seq, kind, payload, created_at_ms FROM outbox WHERE seq > ?"
+                   " AND created_at_ms >= ? AND created_at_ms < ? ORDER BY seq LIMIT ?"));
+  stmt.Bind(1, query.after_seq)
+      .Bind(2, query.since_ms.value_or(INT64_MIN))
+      .Bind(3, query.until_ms.value_or(INT64_MAX))
+      .Bind(4, static_cast<int64_t>(query.limit));
+  std::vector<ChangeEntry> out;
+  while (true) {
+    STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    out.push_back({stmt.Int(0), stmt.Text(1), stmt.Text(2), stmt.Int(3)});
+  }
+  return out;
+}
+
 }  // namespace strata::catalog::sqlite

@@ -4,6 +4,8 @@
 // Thread-safety: the caller has exclusive use of `conn` for the duration of each call.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -27,11 +29,27 @@ Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn,
 
 Result<CatalogCounts> ReadCounts(Connection& conn);
 
+// See ReadTxn::Changes.
+Result<std::vector<ChangeEntry>> ReadChanges(Connection& conn, const ChangeQuery& query);
+
 // See WriteTxn::PutInstance. REQUIRES: a write transaction is open on `conn`.
 Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& record,
                                      DuplicatePolicy policy);
 
 // See WriteTxn::AppendOutbox. REQUIRES: a write transaction is open on `conn`.
 Status AppendOutboxEvent(Connection& conn, const OutboxEvent& event);
+
+// See ReadTxn::ConsumerCursor, Backlog, ArchiveState and CountArchiveStates.
+Result<int64_t> ReadConsumerCursor(Connection& conn, const std::string& consumer);
+Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq);
+Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
+                                                      const std::string& blob_key);
+Result<ArchiveCounts> ReadArchiveCounts(Connection& conn);
+
+// See WriteTxn::AdvanceConsumerCursor. REQUIRES: a write transaction is open on `conn`.
+Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_t seq);
+
+// See WriteTxn::RecordArchiveState. REQUIRES: a write transaction is open on `conn`.
+Status WriteArchiveState(Connection& conn, const ArchiveRecord& record);
 
 }  // namespace strata::catalog::sqlite

@@ -111,11 +111,36 @@ CREATE TABLE outbox (
 );
 )sql";
 
+// Version 2: outbox consumers and the archive copy of each stored object version.
+// consumer_cursors holds, per consumer, the last outbox seq it processed; advancing it in the
+// same transaction as the consumer's own state is what makes a consumer crash-safe.
+// archive_state is keyed by the local blob key, which names one instance version.
+constexpr const char* k0002ArchiveState = R"sql(
+CREATE TABLE consumer_cursors (
+  consumer TEXT PRIMARY KEY,
+  last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE archive_state (
+  blob_key TEXT PRIMARY KEY,
+  sop_uid TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('archived', 'failed')),
+  archive_key TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  etag TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  archived_at_ms INTEGER NOT NULL,
+  error TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX archive_state_by_outcome ON archive_state (outcome);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
   static const auto* const kMigrations = new std::vector<Migration>{
       {1, k0001Init},
+      {2, k0002ArchiveState},
   };
   return *kMigrations;
 }

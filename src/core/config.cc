@@ -136,6 +136,45 @@ std::vector<std::string> SplitList(const std::string& text) {
   return out;
 }
 
+Status CheckApiToken(const ApiToken& t) {
+  const std::string name = "config key 'auth.tokens'";
+  if (t.name.empty() || t.name.find_first_of(":, \t") != std::string::npos) {
+    return InvalidArgument(name + ": token name '" + t.name +
+                           "' must be non-empty without ':', ',' or spaces");
+  }
+  if (t.role != "reader" && t.role != "writer" && t.role != "admin") {
+    return InvalidArgument(name + ": role of '" + t.name + "' is '" + t.role +
+                           "', expected reader, writer or admin");
+  }
+  bool hex = t.sha256_hex.size() == 64 &&
+             std::all_of(t.sha256_hex.begin(), t.sha256_hex.end(),
+                         [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  if (!hex) {
+    return InvalidArgument(name + ": sha256 of '" + t.name +
+                           "' must be 64 hex digits (the SHA-256 of the secret, see `strata token "
+                           "new`)");
+  }
+  return OkStatus();
+}
+
+// Parses "name:role:sha256,name2:role:sha256" (environment form of auth.tokens).
+Status ParseApiTokens(const std::string& text, std::vector<ApiToken>* out) {
+  out->clear();
+  for (const auto& item : SplitList(text)) {
+    auto first = item.find(':');
+    auto last = item.rfind(':');
+    if (first == std::string::npos || first == last) {
+      return InvalidArgument("config key 'auth.tokens': '" + item.substr(0, first) +
+                             "...' is not name:role:sha256");
+    }
+    ApiToken t{item.substr(0, first), item.substr(first + 1, last - first - 1),
+               item.substr(last + 1)};
+    STRATA_RETURN_IF_ERROR(CheckApiToken(t));
+    out->push_back(std::move(t));
+  }
+  return OkStatus();
+}
+
 // Parses "AE@host:port,AE2@host:port" (environment form of dimse.peers).
 Status ParsePeers(const std::string& text, std::vector<DicomPeer>* out) {
   out->clear();
@@ -152,6 +191,93 @@ Status ParsePeers(const std::string& text, std::vector<DicomPeer>* out) {
     out->push_back(std::move(p));
   }
   return OkStatus();
+}
+
+// A string setting whose value must be one of `allowed`.
+Setting ChoiceSetting(std::string section, std::string key, std::string doc,
+                      std::string Config::*field, std::vector<std::string> allowed) {
+  Setting s = StringSetting(section, key, std::move(doc), field);
+  const std::string name = section + "." + key;
+  s.from_text = [=](Config& c, const std::string& t) {
+    if (std::find(allowed.begin(), allowed.end(), t) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + Quote(a);
+      return InvalidArgument("config key '" + name + "': '" + t + "' is not one of " + list);
+    }
+    c.*field = t;
+    return OkStatus();
+  };
+  s.from_toml = [name, f = s.from_text](Config& c, const toml::node& n) {
+    if (!n.is_string()) return TypeError(name, "a string");
+    return f(c, *n.value<std::string>());
+  };
+  return s;
+}
+
+// [archive]: the archiver's store and pace. Secrets are named (environment variable or file),
+// never written here.
+void AddArchiveSettings(std::vector<Setting>& s) {
+  s.push_back(ChoiceSetting("archive", "backend",
+                            "Archive store receiving a copy of every stored object: \"none\" "
+                            "(no archive) or \"azure\" (Azure Blob Storage, or Azurite).",
+                            &Config::archive_backend, {"none", "azure"}));
+  s.push_back(StringSetting("archive", "endpoint",
+                            "Blob service endpoint: https://<account>.blob.core.windows.net, or "
+                            "http://127.0.0.1:10000/devstoreaccount1 for Azurite.",
+                            &Config::archive_endpoint));
+  s.push_back(
+      StringSetting("archive", "account", "Storage account name.", &Config::archive_account));
+  s.push_back(StringSetting("archive", "container", "Container holding the archived objects.",
+                            &Config::archive_container));
+  s.push_back(ChoiceSetting("archive", "credential",
+                            "Credential kind: \"shared_key\" (base64 account key) or \"sas\" "
+                            "(SAS token).",
+                            &Config::archive_credential, {"shared_key", "sas"}));
+  s.push_back(StringSetting("archive", "credential_env",
+                            "Name of the environment variable holding the credential's secret "
+                            "(used when credential_file is empty). The secret itself never goes "
+                            "in this file.",
+                            &Config::archive_credential_env));
+  s.push_back(StringSetting("archive", "credential_file",
+                            "File holding the credential's secret (readable only by the service "
+                            "account); empty: read credential_env.",
+                            &Config::archive_credential_file));
+  s.push_back(BoolSetting("archive", "create_container",
+                          "Create the container at start-up if it is missing.",
+                          &Config::archive_create_container));
+  s.push_back(ChoiceSetting("archive", "tier",
+                            "Access tier of new archive objects: Hot, Cool, Cold or Archive; "
+                            "empty: the account's default.",
+                            &Config::archive_tier, {"", "Hot", "Cool", "Cold", "Archive"}));
+  s.push_back(ChoiceSetting("archive", "naming",
+                            "Object names: \"uids\" (dicom/<study>/<series>/<sop>.dcm, vendor "
+                            "neutral) or \"opaque\" (a keyed hash, so no UID shows in storage "
+                            "logs; needs naming_key_file).",
+                            &Config::archive_naming, {"uids", "opaque"}));
+  s.push_back(StringSetting("archive", "naming_key_file",
+                            "File holding the secret naming key (at least 32 bytes) for "
+                            "naming = \"opaque\".",
+                            &Config::archive_naming_key_file));
+  s.push_back(IntSetting<int>("archive", "batch_size",
+                              "Outbox events archived per catalog transaction.",
+                              &Config::archive_batch_size, 1, 10000));
+  s.push_back(IntSetting<int>("archive", "parallel_uploads",
+                              "Objects uploaded at once (results are still recorded in order).",
+                              &Config::archive_parallel_uploads, 1, 64));
+  s.push_back(IntSetting<int>("archive", "poll_interval_ms",
+                              "Wait between looks at an empty outbox, in milliseconds.",
+                              &Config::archive_poll_interval_ms, 10, 3600 * 1000));
+  s.push_back(IntSetting<int>("archive", "max_backoff_ms",
+                              "Longest wait between retries while the archive store fails "
+                              "(exponential backoff with jitter up to this), in milliseconds.",
+                              &Config::archive_max_backoff_ms, 100, 24 * 3600 * 1000));
+  s.push_back(IntSetting<int>("archive", "status_log_interval_seconds",
+                              "How often the archive lag is logged (\"archive_lag\").",
+                              &Config::archive_status_log_interval_seconds, 1, 86400));
+  s.push_back(StringSetting("archive", "staging_dir",
+                            "Local folder for the archive store's staged transfers; empty: "
+                            "<data_dir>/archive-staging.",
+                            &Config::archive_staging_dir));
 }
 
 const std::vector<Setting>& Settings() {
@@ -380,6 +506,101 @@ const std::vector<Setting>& Settings() {
                                 "Worker threads running HTTP requests (queries, retrievals, "
                                 "stores).",
                                 &Config::http_threads, 1, 256));
+    s.push_back(StringSetting("http", "tls_certificate",
+                              "PEM certificate chain for HTTPS (TLS 1.2 or newer); with "
+                              "tls_private_key set, the listener speaks only HTTPS. Empty: HTTP.",
+                              &Config::http_tls_certificate));
+    s.push_back(StringSetting("http", "tls_private_key",
+                              "PEM private key matching http.tls_certificate.",
+                              &Config::http_tls_private_key));
+    s.push_back(StringSetting("viewer", "dir",
+                              "Directory of a prebuilt OHIF viewer (its dist/, as fetched by "
+                              "tools/setup_viewer.sh into .deps/ohif/dist) served at / with a "
+                              "generated app-config.js reading this server's /dicomweb. "
+                              "Empty: no viewer.",
+                              &Config::viewer_dir));
+    {
+      Setting tokens{"auth",
+                     "tokens",
+                     "API tokens of the HTTP API, as an array of tables {name, role, sha256}: "
+                     "role is reader, writer or admin; sha256 is the SHA-256 of the secret, "
+                     "printed by `strata token new` (environment: \"name:role:sha256,...\"). "
+                     "With none, every HTTP request is refused with 401.",
+                     {},
+                     {},
+                     {}};
+      tokens.from_text = [](Config& c, const std::string& t) {
+        return ParseApiTokens(t, &c.api_tokens);
+      };
+      tokens.from_toml = [](Config& c, const toml::node& n) {
+        const toml::array* arr = n.as_array();
+        if (!arr) return TypeError("auth.tokens", "an array of tables");
+        c.api_tokens.clear();
+        for (const auto& item : *arr) {
+          const toml::table* t = item.as_table();
+          if (!t) return TypeError("auth.tokens", "an array of tables");
+          for (const auto& [k, v] : *t) {
+            if (k != "name" && k != "role" && k != "sha256") {
+              return InvalidArgument("config key 'auth.tokens': unknown field '" +
+                                     std::string(k.str()) + "'");
+            }
+          }
+          ApiToken token{(*t)["name"].value_or(std::string()), (*t)["role"].value_or(std::string()),
+                         (*t)["sha256"].value_or(std::string())};
+          STRATA_RETURN_IF_ERROR(CheckApiToken(token));
+          c.api_tokens.push_back(std::move(token));
+        }
+        return OkStatus();
+      };
+      tokens.default_toml = [](const Config& c) {
+        std::string out = "[";
+        for (size_t i = 0; i < c.api_tokens.size(); ++i) {
+          const auto& t = c.api_tokens[i];
+          out += std::string(i ? ", " : "") + "{ name = " + Quote(t.name) +
+                 ", role = " + Quote(t.role) + ", sha256 = " + Quote(t.sha256_hex) + " }";
+        }
+        return out + "]";
+      };
+      s.push_back(tokens);
+    }
+    {
+      Setting cors{"auth",
+                   "cors_allowed_origins",
+                   "Origins (scheme://host:port) whose browser pages may call the HTTP API "
+                   "across origins; \"*\" for any. Empty: same-origin only.",
+                   {},
+                   {},
+                   {}};
+      cors.from_text = [](Config& c, const std::string& t) {
+        c.cors_allowed_origins = SplitList(t);
+        return OkStatus();
+      };
+      cors.from_toml = [](Config& c, const toml::node& n) {
+        const toml::array* arr = n.as_array();
+        if (!arr) return TypeError("auth.cors_allowed_origins", "an array of strings");
+        c.cors_allowed_origins.clear();
+        for (const auto& item : *arr) {
+          if (!item.is_string()) {
+            return TypeError("auth.cors_allowed_origins", "an array of strings");
+          }
+          c.cors_allowed_origins.push_back(*item.value<std::string>());
+        }
+        return OkStatus();
+      };
+      cors.default_toml = [](const Config& c) {
+        std::string out = "[";
+        for (size_t i = 0; i < c.cors_allowed_origins.size(); ++i) {
+          out += (i ? ", " : "") + Quote(c.cors_allowed_origins[i]);
+        }
+        return out + "]";
+      };
+      s.push_back(cors);
+    }
+    s.push_back(StringSetting("audit", "path",
+                              "Audit log database (append-only, hash-chained); empty: "
+                              "<data_dir>/audit.sqlite.",
+                              &Config::audit_path));
+    AddArchiveSettings(s);
     return s;
   }();
   return settings;
@@ -398,8 +619,16 @@ std::string Config::CatalogPath() const {
   return catalog_path.empty() ? data_dir + "/catalog.sqlite" : catalog_path;
 }
 
+std::string Config::AuditPath() const {
+  return audit_path.empty() ? data_dir + "/audit.sqlite" : audit_path;
+}
+
 std::string Config::BlobPath() const {
   return blob_path.empty() ? data_dir + "/objects" : blob_path;
+}
+
+std::string Config::ArchiveStagingPath() const {
+  return archive_staging_dir.empty() ? data_dir + "/archive-staging" : archive_staging_dir;
 }
 
 const DicomPeer* Config::FindPeer(const std::string& ae) const {

@@ -23,6 +23,14 @@ struct DicomPeer {
 
 enum class DuplicatePolicy { kKeepVersions, kReject };
 
+// An API token of the HTTP API: whose it is, what it may do (reader, writer or admin), and the
+// SHA-256 of its secret in hex. The secret itself is never stored (`strata token new` makes one).
+struct ApiToken {
+  std::string name;
+  std::string role;
+  std::string sha256_hex;
+};
+
 struct Config {
   // [server]
   std::string data_dir = "strata-data";
@@ -58,9 +66,48 @@ struct Config {
   // Largest request body accepted (Content-Length or streamed); larger ones get 413.
   int64_t http_max_body_bytes = 4LL * 1024 * 1024 * 1024;
   int http_threads = 8;
+  // HTTPS when both are set (PEM files): TLS 1.2 or newer on http.port.
+  std::string http_tls_certificate;
+  std::string http_tls_private_key;
+
+  // [viewer]
+  // Directory of a prebuilt web viewer (OHIF's dist/, fetched by tools/setup_viewer.sh) served
+  // at / with a generated app-config.js; empty: no viewer.
+  std::string viewer_dir;
+
+  // [auth]
+  std::vector<ApiToken> api_tokens;
+  // Origins (scheme://host[:port]) whose browser pages may call the HTTP API; "*" for any.
+  std::vector<std::string> cors_allowed_origins;
+
+  // [audit]
+  std::string audit_path;  // empty: <data_dir>/audit.sqlite
+
+  // [archive]: the copy of every stored object in the archive store (see docs/azure.md).
+  std::string archive_backend = "none";  // "none" or "azure"
+  std::string archive_endpoint;
+  std::string archive_account;
+  std::string archive_container;
+  // Which credential, and where its secret is read from: the file archive_credential_file
+  // when set, else the environment variable archive_credential_env. Never the TOML itself.
+  std::string archive_credential = "shared_key";  // "shared_key" or "sas"
+  std::string archive_credential_env = "AZURE_STORAGE_KEY";
+  std::string archive_credential_file;
+  bool archive_create_container = false;
+  std::string archive_tier = "Hot";     // Hot, Cool, Cold, Archive; "" = account default
+  std::string archive_naming = "uids";  // "uids" (vendor neutral) or "opaque"
+  std::string archive_naming_key_file;  // secret (>= 32 bytes) for "opaque"
+  int archive_batch_size = 100;
+  int archive_parallel_uploads = 4;
+  int archive_poll_interval_ms = 1000;
+  int archive_max_backoff_ms = 5 * 60 * 1000;
+  int archive_status_log_interval_seconds = 60;
+  std::string archive_staging_dir;  // empty: <data_dir>/archive-staging
 
   std::string CatalogPath() const;
+  std::string AuditPath() const;
   std::string BlobPath() const;
+  std::string ArchiveStagingPath() const;
   // Looks up a peer by AE title; nullptr when unknown.
   const DicomPeer* FindPeer(const std::string& ae_title) const;
 };

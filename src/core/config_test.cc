@@ -82,6 +82,36 @@ TEST(ConfigTest, RejectsGarbageWithClearErrors) {
   EXPECT_NE(env.status().message().find("STRATA_DIMSE_PORT"), std::string::npos);
 }
 
+TEST(ConfigTest, ReadsApiTokensAndCorsFromFileAndEnvironment) {
+  const std::string digest(64, 'a');
+  auto c = ParseConfig("[auth]\ntokens = [{ name = \"ohif\", role = \"reader\", sha256 = \"" +
+                           digest + "\" }]\ncors_allowed_origins = [\"https://viewer.example\"]\n",
+                       {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->api_tokens.size(), 1u);
+  EXPECT_EQ(c->api_tokens[0].name, "ohif");
+  EXPECT_EQ(c->api_tokens[0].role, "reader");
+  EXPECT_EQ(c->cors_allowed_origins, std::vector<std::string>{"https://viewer.example"});
+  EXPECT_EQ(c->AuditPath(), "strata-data/audit.sqlite");
+
+  auto env = ParseConfig("", {{"STRATA_AUTH_TOKENS", "a:writer:" + digest + ",b:admin:" + digest}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  ASSERT_EQ(env->api_tokens.size(), 2u);
+  EXPECT_EQ(env->api_tokens[1].role, "admin");
+
+  for (const std::string& bad : std::vector<std::string>{"a:root:" + digest, "a:reader:xyz",
+                                                         "a:reader", ":reader:" + digest}) {
+    auto r = ParseConfig("", {{"STRATA_AUTH_TOKENS", bad}});
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("auth.tokens"), std::string::npos) << bad;
+  }
+  auto unknown_field =
+      ParseConfig("[auth]\ntokens = [{ name = \"a\", role = \"reader\", sha256 = \"" + digest +
+                      "\", secret = \"x\" }]\n",
+                  {});
+  EXPECT_FALSE(unknown_field.ok());
+}
+
 TEST(ConfigTest, DefaultFileParsesBackToDefaults) {
   auto c = ParseConfig(DefaultConfigToml(), {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();

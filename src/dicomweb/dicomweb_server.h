@@ -2,19 +2,24 @@
 //
 // QIDO-RS (/studies, /studies/{study}/series, /studies/{study}/series/{series}/instances,
 // /series, /instances), WADO-RS (study, series, instance as multipart/related
-// application/dicom) and STOW-RS (POST /studies, /studies/{study}). Answers come from the same
-// catalog as C-FIND, objects are stored through the same IngestService as C-STORE.
+// application/dicom or application/zip; /metadata, /frames, /bulkdata, /rendered,
+// /thumbnail), optionally a web viewer at /, and STOW-RS (POST /studies, /studies/{study}).
+// Answers come from the same catalog as C-FIND, objects are stored through the same
+// IngestService as C-STORE.
 // Thread-safety: Start/Stop from one controlling thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "core/status.h"
 #include "ingest/ingest_service.h"
+#include "security/authenticator.h"
 
 namespace strata::dicomweb {
 
@@ -26,6 +31,14 @@ struct DicomWebOptions {
   // Most QIDO results in one response; more get a Warning header (PS3.18 8.3.4.4) and the
   // client pages with offset.
   size_t max_query_results = 10000;
+  // Origins allowed to call from browser pages of another origin (CORS); "*" for any.
+  std::vector<std::string> cors_allowed_origins;
+  // A web viewer's static files (OHIF's dist/, see tools/setup_viewer.sh), served at / with
+  // a generated /app-config.js; empty: no viewer.
+  std::string viewer_dir;
+  // HTTPS (TLS 1.2+) when both are set: PEM certificate chain and private key files.
+  std::string tls_certificate_file;
+  std::string tls_private_key_file;
 };
 
 class DicomWebServer {
@@ -39,10 +52,10 @@ class DicomWebServer {
   virtual void Stop() = 0;
 };
 
-// The services must outlive the server.
-std::unique_ptr<DicomWebServer> CreateDicomWebServer(const DicomWebOptions& options,
-                                                     ingest::IngestService& ingest,
-                                                     catalog::Catalog& catalog,
-                                                     blob::BlobStore& blobs);
+// The services must outlive the server. Every route authenticates with `authenticator` and
+// records its accesses in `audit`.
+std::unique_ptr<DicomWebServer> CreateDicomWebServer(
+    const DicomWebOptions& options, ingest::IngestService& ingest, catalog::Catalog& catalog,
+    blob::BlobStore& blobs, const security::Authenticator& authenticator, audit::AuditLog& audit);
 
 }  // namespace strata::dicomweb

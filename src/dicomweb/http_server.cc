@@ -1,13 +1,16 @@
 #include "dicomweb/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <chrono>
 #include <future>
@@ -29,6 +32,7 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kChunkBytes = 64 * 1024;
 constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 // Runs one asynchronous operation from a worker thread and waits for it; the I/O threads
 // complete it. Lets handlers read and write as a blocking stream while idle connections wait
@@ -140,6 +144,8 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseQueryString(const 
 class HttpServer::Impl {
  public:
   class Session;
+  template <typename Stream>
+  class Connection;
 
   explicit Impl(HttpServerOptions options)
       : options_(std::move(options)),
@@ -151,7 +157,12 @@ class HttpServer::Impl {
     routes_.push_back(Route{std::move(method), pattern, SplitPath(pattern), std::move(handler)});
   }
 
+  void SetFallback(std::string method, Handler handler) {
+    fallbacks_.push_back(Route{std::move(method), "*", {}, std::move(handler)});
+  }
+
   Status Start() {
+    STRATA_RETURN_IF_ERROR(LoadTls());
     beast::error_code ec;
     auto address = asio::ip::make_address(options_.bind_address, ec);
     if (ec) return InvalidArgument("http.bind '" + options_.bind_address + "' is not an address");
@@ -177,15 +188,20 @@ class HttpServer::Impl {
 
  private:
   void Accept();
+  Status LoadTls();
   friend class Session;
+  template <typename Stream>
+  friend class Connection;
 
   HttpServerOptions options_;
   std::vector<Route> routes_;
+  std::vector<Route> fallbacks_;  // for paths no route matches
   // Before ioc_: handlers still queued when ioc_ is destroyed own sessions, whose destructors
   // unregister here.
   std::mutex sessions_mu_;
   std::set<Session*> sessions_;  // GUARDED_BY(sessions_mu_)
 
+  std::optional<asio::ssl::context> tls_;  // set when a certificate is configured
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -196,20 +212,63 @@ class HttpServer::Impl {
   bool stopped_ = false;
 };
 
-// One connection: reads a request header asynchronously, runs the request on a worker, writes
-// the response, and waits for the next request while the connection is kept alive.
-class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, BodyReader {
+// What Stop() needs of every connection, whatever its transport.
+class HttpServer::Impl::Session {
  public:
-  Session(Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = remote.address().to_string();
+  explicit Session(Impl& server) : server_(server) {
     std::lock_guard lock(server_.sessions_mu_);
     server_.sessions_.insert(this);
   }
-  ~Session() override {
+  virtual ~Session() {
     std::lock_guard lock(server_.sessions_mu_);
     server_.sessions_.erase(this);
+  }
+  // Unblocks whatever the connection waits for.
+  virtual void Shutdown() = 0;
+
+ protected:
+  Impl& server_;
+};
+
+// One connection over Stream (TCP, or TLS over TCP): reads a request header asynchronously, runs
+// the request on a worker, writes the response, and waits for the next request while the
+// connection is kept alive.
+template <typename Stream>
+class HttpServer::Impl::Connection final : public Session,
+                                           public std::enable_shared_from_this<Connection<Stream>>,
+                                           BodyReader {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <typename... TlsContext>
+  Connection(Impl& server, tcp::socket socket, TlsContext&... tls)
+      : Session(server), stream_(std::move(socket), tls...) {
+    beast::error_code ec;
+    auto remote = Lowest().socket().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string();
+    // Beast reads at most the buffer's free capacity (at least 512 bytes) per receive call; a
+    // body streamed through a small buffer would cost one system call per 512 bytes.
+    buffer_.reserve(kReadBufferBytes);
+  }
+
+  // TLS: the handshake first (bounded by the idle timeout), then requests.
+  void Begin() {
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              log::Info("http_tls_handshake_failed",
+                        {{"peer", self->remote_}, {"reason", ec.message()}});
+              beast::error_code ignored;
+              self->Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+              return;
+            }
+            self->ReadHeader();
+          });
+    } else {
+      ReadHeader();
+    }
   }
 
   void ReadHeader() {
@@ -218,26 +277,27 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
     // The limit is applied once the header is in (Process), so an oversized Content-Length
     // gets a proper 413 rather than a parse error.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    stream_.expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
-    http::async_read_header(
-        stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) {
-            if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
-                ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                ec != asio::error::connection_reset) {
-              self->SendBadRequest(ec);
-            }
-            self->Close();
-            return;
-          }
-          asio::post(self->server_.workers_, [self] { self->Process(); });
-        });
+    Lowest().expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                if (ec != http::error::end_of_stream &&
+                                    ec != beast::error::timeout && ec != asio::error::eof &&
+                                    ec != asio::error::operation_aborted &&
+                                    ec != asio::error::connection_reset) {
+                                  self->SendBadRequest(ec);  // closes once written
+                                } else {
+                                  self->Close();
+                                }
+                                return;
+                              }
+                              asio::post(self->server_.workers_, [self] { self->Process(); });
+                            });
   }
 
-  // Unblocks whatever the session waits for (used by Stop).
-  void Shutdown() {
+  void Shutdown() override {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
   Result<size_t> Read(char* buf, size_t size) override {
@@ -245,7 +305,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
     if (expect_continue_) {
       expect_continue_ = false;
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+      Lowest().expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
       auto [ec, n] = Await([&](auto handler) {
         asio::async_write(stream_, asio::buffer(kContinue, sizeof(kContinue) - 1),
                           std::move(handler));
@@ -255,7 +315,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
     auto& body = parser_->get().body();
     body.data = buf;
     body.size = size;
-    stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+    Lowest().expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
     auto [ec, n] = Await(
         [&](auto handler) { http::async_read(stream_, buffer_, *parser_, std::move(handler)); });
     if (ec == http::error::need_buffer) ec = {};
@@ -272,9 +332,20 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
   }
 
  private:
+  auto& Lowest() { return beast::get_lowest_layer(stream_); }
+
   void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      // close_notify first, so the client can tell a complete answer from a cut one.
+      Lowest().expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      });
+    } else {
+      beast::error_code ec;
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
   // A request that is not HTTP gets a plain 400 before the connection closes.
@@ -285,8 +356,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
                        " Bad Request\r\nContent-Type: "
                        "application/json\r\nConnection: close\r\nContent-Length: " +
                        std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
-    beast::error_code ignored;
-    asio::write(stream_.socket(), asio::buffer(text), ignored);
+    auto owned = std::make_shared<std::string>(std::move(text));
+    asio::async_write(
+        stream_, asio::buffer(*owned),
+        [self = this->shared_from_this(), owned](beast::error_code, size_t) { self->Close(); });
     log::Info("http_request", {{"method", std::string_view()},
                                {"route", std::string_view("-")},
                                {"status", int64_t{r.status}},
@@ -317,6 +390,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
       }
       request.path_params = std::move(params);
       return &route;
+    }
+    for (const Route& fallback : server_.fallbacks_) {
+      if (!*method_mismatch && fallback.method == request.method) return &fallback;
     }
     return nullptr;
   }
@@ -357,7 +433,10 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
       bool method_mismatch = false;
       route = Match(request, &method_mismatch);
       const auto length = parser_->content_length();
-      if (route == nullptr) {
+      if (request.method == "OPTIONS" && !request.Header("access-control-request-method").empty()) {
+        route = nullptr;
+        response = CorsPreflight(request);
+      } else if (route == nullptr) {
         response = method_mismatch ? Response::Error(405, "method " + request.method +
                                                               " not allowed on " + request.path)
                                    : Response::Error(404, "no resource at " + request.path);
@@ -380,6 +459,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
         }
       }
     }
+    AddCorsHeaders(request, response);
     // An unread body would be taken for the next request: close instead of draining it.
     bool keep_alive =
         header.keep_alive() && parser_->is_done() && !broken_ && !server_.stopping_.load();
@@ -401,8 +481,37 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
     }
   }
 
+  bool OriginAllowed(const std::string& origin) const {
+    const auto& allowed = server_.options_.cors_allowed_origins;
+    return !origin.empty() && std::any_of(allowed.begin(), allowed.end(),
+                                          [&](const auto& a) { return a == "*" || a == origin; });
+  }
+
+  // The answer to a CORS preflight: which methods and headers the real request may use.
+  Response CorsPreflight(const Request& request) const {
+    if (!OriginAllowed(request.Header("origin"))) {
+      return Response::Error(403, "origin not allowed by auth.cors_allowed_origins");
+    }
+    Response r;
+    r.status = 204;
+    r.headers = {{"Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"},
+                 {"Access-Control-Allow-Headers", "Authorization, Content-Type, Accept"},
+                 {"Access-Control-Max-Age", "600"}};
+    return r;
+  }
+
+  void AddCorsHeaders(const Request& request, Response& response) const {
+    const std::string origin = request.Header("origin");
+    if (!OriginAllowed(origin)) return;
+    response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+    response.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+    response.headers.emplace_back("Access-Control-Expose-Headers",
+                                  "Warning, Content-Location, Retry-After, WWW-Authenticate");
+    response.headers.emplace_back("Vary", "Origin");
+  }
+
   bool Write(Response& response, unsigned version, bool keep_alive, uint64_t* bytes) {
-    stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+    Lowest().expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
     auto fill_header = [&](auto& res) {
       res.result(static_cast<unsigned>(response.status));
       res.reason(HttpReasonPhrase(response.status));
@@ -453,7 +562,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
       res.body().data = *produced ? chunk.data() : nullptr;
       res.body().size = *produced;
       res.body().more = *produced != 0;
-      stream_.expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
+      Lowest().expires_after(std::chrono::seconds(server_.options_.io_timeout_seconds));
       auto [ec, n] =
           Await([&](auto handler) { http::async_write(stream_, serializer, std::move(handler)); });
       if (ec && ec != http::error::need_buffer) return false;
@@ -462,8 +571,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session>, 
     }
   }
 
-  Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::string remote_;
@@ -480,10 +588,43 @@ void HttpServer::Impl::Accept() {
     } else if (!stopping_) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(*this, std::move(socket))->ReadHeader();
+      if (tls_) {
+        using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+        std::make_shared<Connection<TlsStream>>(*this, std::move(socket), *tls_)->Begin();
+      } else {
+        std::make_shared<Connection<beast::tcp_stream>>(*this, std::move(socket))->Begin();
+      }
     }
     Accept();
   });
+}
+
+Status HttpServer::Impl::LoadTls() {
+  const bool cert = !options_.tls_certificate_file.empty();
+  const bool key = !options_.tls_private_key_file.empty();
+  if (!cert && !key) return OkStatus();
+  if (cert != key) {
+    return InvalidArgument("HTTPS needs both http.tls_certificate and http.tls_private_key");
+  }
+  tls_.emplace(asio::ssl::context::tls_server);
+  // TLS 1.2 or newer only.
+  tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
+  if (ec) {
+    tls_.reset();
+    return InvalidArgument("cannot use TLS certificate '" + options_.tls_certificate_file +
+                           "': " + ec.message());
+  }
+  tls_->use_private_key_file(options_.tls_private_key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    tls_.reset();
+    return InvalidArgument("cannot use TLS private key '" + options_.tls_private_key_file +
+                           "' (PEM, matching the certificate): " + ec.message());
+  }
+  return OkStatus();
 }
 
 void HttpServer::Impl::Stop() {
@@ -514,6 +655,9 @@ HttpServer::HttpServer(HttpServerOptions options)
 HttpServer::~HttpServer() { Stop(); }
 void HttpServer::AddRoute(std::string method, std::string pattern, Handler handler) {
   impl_->AddRoute(std::move(method), std::move(pattern), std::move(handler));
+}
+void HttpServer::SetFallback(std::string method, Handler handler) {
+  impl_->SetFallback(std::move(method), std::move(handler));
 }
 Status HttpServer::Start() { return impl_->Start(); }
 uint16_t HttpServer::port() const { return impl_->port(); }

@@ -44,6 +44,9 @@ struct Request {
   std::map<std::string, std::string> path_params;  // {name} segments of the matched route
   std::string remote_address;
   BodyReader* body = nullptr;  // valid during the handler call
+  // Who is calling, set by the access layer before the handler runs (see access.h).
+  std::string user;
+  std::string role;
 
   // The header's value, or "" when absent.
   std::string Header(const std::string& lower_name) const;
@@ -75,6 +78,12 @@ struct HttpServerOptions {
   int io_threads = 2;
   int idle_timeout_seconds = 60;  // keep-alive connection with no request
   int io_timeout_seconds = 60;    // one read or write making no progress
+  // Origins whose browser pages may call across origins ("*": any). CORS preflights (OPTIONS
+  // with Access-Control-Request-Method) are answered here, before any route or credential.
+  std::vector<std::string> cors_allowed_origins;
+  // HTTPS (TLS 1.2 or newer) when both are set: PEM certificate chain and private key files.
+  std::string tls_certificate_file;
+  std::string tls_private_key_file;
 };
 
 class HttpServer {
@@ -88,6 +97,10 @@ class HttpServer {
   // "/dicomweb/studies/{study}/series"; a {name} segment matches one non-empty segment.
   // A path that matches a pattern with another method gets 405.
   void AddRoute(std::string method, std::string pattern, Handler handler);
+
+  // Registers `handler` for `method` requests whose path matches no route (e.g. a web app's
+  // static files); without one, such requests get 404.
+  void SetFallback(std::string method, Handler handler);
 
   // Binds and starts serving. kUnavailable if the address cannot be bound.
   Status Start();

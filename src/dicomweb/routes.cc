@@ -7,36 +7,69 @@ namespace strata::dicomweb {
 namespace {
 
 using catalog::QueryLevel;
+using security::Role;
 
 class BeastDicomWebServer : public DicomWebServer {
  public:
   BeastDicomWebServer(const DicomWebOptions& options, ingest::IngestService& ingest,
-                      catalog::Catalog& catalog, blob::BlobStore& blobs)
-      : services_{options, ingest, catalog, blobs}, http_(HttpOptions(options)) {
+                      catalog::Catalog& catalog, blob::BlobStore& blobs,
+                      const AccessControl& access)
+      : services_{options, ingest, catalog, blobs, access}, http_(HttpOptions(options)) {
     Services* s = &services_;
+    // Every route is registered through here, so none escapes authentication and audit.
+    auto route = [this](const char* method, const std::string& pattern, Role need,
+                        const char* action, Handler handler) {
+      http_.AddRoute(method, pattern, Guarded(services_.access, need, action, std::move(handler)));
+    };
     auto qido = [s](QueryLevel level) {
       return [s, level](Request& r) { return HandleQido(*s, r, level); };
     };
     auto wado = [s](Request& r) { return HandleWado(*s, r); };
+    auto metadata = [s](Request& r) { return HandleMetadata(*s, r); };
     auto stow = [s](Request& r) { return HandleStow(*s, r); };
     const std::string base = "/dicomweb";
-    http_.AddRoute("GET", base + "/studies", qido(QueryLevel::kStudy));
-    http_.AddRoute("GET", base + "/series", qido(QueryLevel::kSeries));
-    http_.AddRoute("GET", base + "/instances", qido(QueryLevel::kInstance));
-    http_.AddRoute("GET", base + "/studies/{study}/series", qido(QueryLevel::kSeries));
-    http_.AddRoute("GET", base + "/studies/{study}/instances", qido(QueryLevel::kInstance));
-    http_.AddRoute("GET", base + "/studies/{study}/series/{series}/instances",
-                   qido(QueryLevel::kInstance));
-    http_.AddRoute("GET", base + "/studies/{study}", wado);
-    http_.AddRoute("GET", base + "/studies/{study}/series/{series}", wado);
-    http_.AddRoute("GET", base + "/studies/{study}/series/{series}/instances/{instance}", wado);
-    auto metadata = [s](Request& r) { return HandleMetadata(*s, r); };
-    http_.AddRoute("GET", base + "/studies/{study}/metadata", metadata);
-    http_.AddRoute("GET", base + "/studies/{study}/series/{series}/metadata", metadata);
-    http_.AddRoute("GET", base + "/studies/{study}/series/{series}/instances/{instance}/metadata",
-                   metadata);
-    http_.AddRoute("POST", base + "/studies", stow);
-    http_.AddRoute("POST", base + "/studies/{study}", stow);
+    route("GET", base + "/studies", Role::kReader, "qido.studies", qido(QueryLevel::kStudy));
+    route("GET", base + "/series", Role::kReader, "qido.series", qido(QueryLevel::kSeries));
+    route("GET", base + "/instances", Role::kReader, "qido.instances", qido(QueryLevel::kInstance));
+    route("GET", base + "/studies/{study}/series", Role::kReader, "qido.series",
+          qido(QueryLevel::kSeries));
+    route("GET", base + "/studies/{study}/instances", Role::kReader, "qido.instances",
+          qido(QueryLevel::kInstance));
+    route("GET", base + "/studies/{study}/series/{series}/instances", Role::kReader,
+          "qido.instances", qido(QueryLevel::kInstance));
+    route("GET", base + "/studies/{study}", Role::kReader, "wado.study", wado);
+    route("GET", base + "/studies/{study}/series/{series}", Role::kReader, "wado.series", wado);
+    route("GET", base + "/studies/{study}/series/{series}/instances/{instance}", Role::kReader,
+          "wado.instance", wado);
+    route("GET", base + "/studies/{study}/metadata", Role::kReader, "wado.metadata", metadata);
+    route("GET", base + "/studies/{study}/series/{series}/metadata", Role::kReader, "wado.metadata",
+          metadata);
+    route("GET", base + "/studies/{study}/series/{series}/instances/{instance}/metadata",
+          Role::kReader, "wado.metadata", metadata);
+    const std::string instance = base + "/studies/{study}/series/{series}/instances/{instance}";
+    auto frames = [s](Request& r) { return HandleFrames(*s, r); };
+    route("GET", instance + "/frames/{frames}", Role::kReader, "wado.frames", frames);
+    auto bulkdata = [s](Request& r) { return HandleBulkData(*s, r); };
+    route("GET", instance + "/bulkdata/{tag}", Role::kReader, "wado.bulkdata", bulkdata);
+    auto rendered = [s](Request& r) { return HandleRendered(*s, r, /*thumbnail=*/false); };
+    route("GET", instance + "/rendered", Role::kReader, "wado.rendered", rendered);
+    route("GET", instance + "/frames/{frames}/rendered", Role::kReader, "wado.rendered", rendered);
+    auto thumbnail = [s](Request& r) { return HandleRendered(*s, r, /*thumbnail=*/true); };
+    route("GET", base + "/studies/{study}/thumbnail", Role::kReader, "wado.thumbnail", thumbnail);
+    route("GET", base + "/studies/{study}/series/{series}/thumbnail", Role::kReader,
+          "wado.thumbnail", thumbnail);
+    route("GET", instance + "/thumbnail", Role::kReader, "wado.thumbnail", thumbnail);
+    route("GET", instance + "/frames/{frames}/thumbnail", Role::kReader, "wado.thumbnail",
+          thumbnail);
+    if (!options.viewer_dir.empty()) {
+      // The viewer's static files hold no patient data; its DICOMweb requests are guarded.
+      const std::string viewer_dir = options.viewer_dir;
+      http_.SetFallback("GET", [viewer_dir](Request& r) { return HandleViewer(viewer_dir, r); });
+    }
+    route("POST", base + "/studies", Role::kWriter, "stow.request", stow);
+    route("POST", base + "/studies/{study}", Role::kWriter, "stow.request", stow);
+    route("GET", "/changefeed", Role::kReader, "changefeed.read",
+          [s](Request& r) { return HandleChangeFeed(*s, r); });
   }
 
   Status Start() override { return http_.Start(); }
@@ -50,6 +83,9 @@ class BeastDicomWebServer : public DicomWebServer {
     http.port = options.port;
     http.max_body_bytes = options.max_body_bytes;
     http.worker_threads = options.threads;
+    http.cors_allowed_origins = options.cors_allowed_origins;
+    http.tls_certificate_file = options.tls_certificate_file;
+    http.tls_private_key_file = options.tls_private_key_file;
     return http;
   }
 
@@ -59,11 +95,11 @@ class BeastDicomWebServer : public DicomWebServer {
 
 }  // namespace
 
-std::unique_ptr<DicomWebServer> CreateDicomWebServer(const DicomWebOptions& options,
-                                                     ingest::IngestService& ingest,
-                                                     catalog::Catalog& catalog,
-                                                     blob::BlobStore& blobs) {
-  return std::make_unique<BeastDicomWebServer>(options, ingest, catalog, blobs);
+std::unique_ptr<DicomWebServer> CreateDicomWebServer(
+    const DicomWebOptions& options, ingest::IngestService& ingest, catalog::Catalog& catalog,
+    blob::BlobStore& blobs, const security::Authenticator& authenticator, audit::AuditLog& audit) {
+  return std::make_unique<BeastDicomWebServer>(options, ingest, catalog, blobs,
+                                               AccessControl{&authenticator, &audit});
 }
 
 }  // namespace strata::dicomweb

@@ -112,6 +112,8 @@ struct PartOutcome {
   Status status = OkStatus();
   std::string sop_class;
   std::string sop_instance;
+  std::string study;
+  std::string series;
 };
 
 // Checks one staged part and ingests it; the staged file is gone afterwards either way.
@@ -126,6 +128,8 @@ PartOutcome StorePart(Services& services, const Request& request, const std::str
     } else {
       outcome.sop_class = parsed->metadata.sop_class_uid;
       outcome.sop_instance = parsed->metadata.sop_instance_uid;
+      outcome.study = parsed->metadata.study_instance_uid;
+      outcome.series = parsed->metadata.series_instance_uid;
       if (!study_uid.empty() && parsed->metadata.study_instance_uid != study_uid) {
         outcome.status =
             FailedPrecondition("instance " + outcome.sop_instance + " belongs to study " +
@@ -221,6 +225,8 @@ Response HandleStow(Services& services, Request& request) {
   nlohmann::json failed = nlohmann::json::array();
   std::vector<std::string> reasons;
   for (const PartOutcome& outcome : outcomes) {
+    AuditObject(services.access, request, "stow.store", outcome.study, outcome.series,
+                outcome.sop_instance, outcome.status);
     if (outcome.status.ok()) {
       referenced.push_back(
           {{"00081150", Uid(outcome.sop_class)}, {"00081155", Uid(outcome.sop_instance)}});

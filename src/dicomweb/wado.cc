@@ -1,5 +1,7 @@
 // WADO-RS (PS3.18 10.4): a study, series or instance as multipart/related; type=
-// "application/dicom", each part a stored Part 10 file streamed from the object store.
+// "application/dicom", each part a stored Part 10 file streamed from the object store (or as
+// application/zip, study_zip.cc), and /metadata. Also the helpers shared by the other WADO-RS
+// handlers (retrieve_util.h).
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +14,8 @@
 #include "dicom/transcode.h"
 #include "dicomweb/handlers.h"
 #include "dicomweb/multipart.h"
+#include "dicomweb/pending_bytes.h"
+#include "dicomweb/retrieve_util.h"
 
 namespace strata::dicomweb {
 namespace {
@@ -24,6 +28,8 @@ struct Wanted {
   bool as_stored = true;
   std::string transfer_syntax;  // when !as_stored
 };
+
+}  // namespace
 
 std::vector<std::string> SplitTopLevel(const std::string& text) {
   std::vector<std::string> out;
@@ -41,6 +47,8 @@ std::vector<std::string> SplitTopLevel(const std::string& text) {
   out.push_back(current);
   return out;
 }
+
+namespace {
 
 // Whether each stored transfer syntax can be sent as `wanted`.
 bool CanServe(const Wanted& wanted, const std::vector<catalog::InstanceLocation>& locations) {
@@ -78,6 +86,8 @@ Result<std::optional<Wanted>> Negotiate(const std::string& accept,
   return std::optional<Wanted>();
 }
 
+}  // namespace
+
 std::string NewBoundary() {
   std::random_device rd;
   std::string b = "strata-";
@@ -85,6 +95,8 @@ std::string NewBoundary() {
   for (int i = 0; i < 32; ++i) b += kHex[rd() % 16];
   return b;
 }
+
+namespace {
 
 // Streams the parts one after the other; each object is opened (and transcoded, into a
 // temporary file) only when its turn comes, so memory holds one chunk at a time.
@@ -102,14 +114,7 @@ class MultipartBody {
     size_t written = 0;
     while (written < size) {
       if (!pending_.empty()) {
-        size_t n = std::min(size - written, pending_.size() - pending_pos_);
-        std::memcpy(buf + written, pending_.data() + pending_pos_, n);
-        written += n;
-        pending_pos_ += n;
-        if (pending_pos_ == pending_.size()) {
-          pending_.clear();
-          pending_pos_ = 0;
-        }
+        written += pending_.CopyTo(buf + written, size - written);
         continue;
       }
       if (file_.is_open()) {
@@ -173,15 +178,14 @@ class MultipartBody {
   std::string boundary_;
   size_t next_ = 0;
   bool done_ = false;
-  std::string pending_;
-  size_t pending_pos_ = 0;
+  PendingBytes pending_;
   std::unique_ptr<blob::LocalObject> object_;
   std::ifstream file_;
   std::string temp_path_;
 };
 
-// The current instances named by the request path (study, series, instance UIDs).
-// kInvalidArgument for a malformed UID, kNotFound when nothing matches.
+}  // namespace
+
 Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services,
                                                               const Request& request) {
   std::string uids[3];
@@ -211,12 +215,13 @@ Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services
   return locations;
 }
 
-}  // namespace
-
 Response HandleWado(Services& services, Request& request) {
   auto located = LocateFromPath(services, request);
   if (!located.ok()) return Response::Error(located.status());
   std::vector<catalog::InstanceLocation> locations = std::move(located).value();
+  auto zip = PrefersZip(request.Header("accept"));
+  if (!zip.ok()) return Response::Error(400, "Accept: " + zip.status().message());
+  if (*zip) return RetrieveZip(services, std::move(locations));
   auto wanted = Negotiate(request.Header("accept"), locations);
   if (!wanted.ok()) return Response::Error(400, "Accept: " + wanted.status().message());
   if (!*wanted) {
@@ -249,15 +254,11 @@ class MetadataBody {
   Result<size_t> Next(char* buf, size_t size) {
     size_t written = 0;
     while (written < size) {
-      if (pos_ < pending_.size()) {
-        size_t n = std::min(size - written, pending_.size() - pos_);
-        std::memcpy(buf + written, pending_.data() + pos_, n);
-        written += n;
-        pos_ += n;
+      if (!pending_.empty()) {
+        written += pending_.CopyTo(buf + written, size - written);
         continue;
       }
       if (done_) break;
-      pos_ = 0;
       if (next_ == locations_.size()) {
         pending_ = next_ == 0 ? "[]" : "]";
         done_ = true;
@@ -280,8 +281,7 @@ class MetadataBody {
   std::vector<catalog::InstanceLocation> locations_;
   size_t next_ = 0;
   bool done_ = false;
-  std::string pending_;
-  size_t pos_ = 0;
+  PendingBytes pending_;
 };
 
 }  // namespace

@@ -249,6 +249,8 @@ void ServeConnection(ServerContext& server, ConnectionRegistry& registry, int fd
     Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
            ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
     outcome = "rejected_calling_ae";
+    Audit(ctx, "dimse.associate", "", "", "",
+          PermissionDenied("calling AE title not allowed: " + ctx.calling_ae));
   } else if (server.stopping || ++server.active_associations > options.max_associations) {
     counted = !server.stopping;
     Reject(assoc, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
@@ -280,6 +282,25 @@ void ServeConnection(ServerContext& server, ConnectionRegistry& registry, int fd
                                                          {"stored", ctx.stored},
                                                          {"failures", ctx.failures}});
   cleanup();
+}
+
+void Audit(const AssociationContext& ctx, const char* action, const std::string& study_uid,
+           const std::string& series_uid, const std::string& instance_uid, const Status& outcome,
+           const std::string& detail) {
+  audit::AuditEvent e;
+  e.actor = "ae:" + ctx.calling_ae;
+  e.role = "dimse";
+  e.source = ctx.peer_address;
+  e.protocol = "dimse";
+  e.action = action;
+  e.study_uid = study_uid;
+  e.series_uid = series_uid;
+  e.instance_uid = instance_uid;
+  e.outcome = outcome.ok()                                      ? "success"
+              : outcome.code() == StatusCode::kPermissionDenied ? "denied"
+                                                                : "failure";
+  e.detail = outcome.ok() ? detail : outcome.ToString();
+  ctx.server->audit->Record(std::move(e));
 }
 
 }  // namespace strata::dimse

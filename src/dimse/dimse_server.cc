@@ -44,11 +44,12 @@ void SetNoDelay(int fd) {
 class DcmtkDimseServer : public DimseServer {
  public:
   DcmtkDimseServer(const DimseServerOptions& options, ingest::IngestService& ingest,
-                   catalog::Catalog& catalog, blob::BlobStore& blobs) {
+                   catalog::Catalog& catalog, blob::BlobStore& blobs, audit::AuditLog& audit) {
     context_.options = options;
     context_.ingest = &ingest;
     context_.catalog = &catalog;
     context_.blobs = &blobs;
+    context_.audit = &audit;
   }
   ~DcmtkDimseServer() override { Stop(); }
 
@@ -183,8 +184,9 @@ class DcmtkDimseServer : public DimseServer {
 
 std::unique_ptr<DimseServer> CreateDimseServer(const DimseServerOptions& options,
                                                ingest::IngestService& ingest,
-                                               catalog::Catalog& catalog, blob::BlobStore& blobs) {
-  return std::make_unique<DcmtkDimseServer>(options, ingest, catalog, blobs);
+                                               catalog::Catalog& catalog, blob::BlobStore& blobs,
+                                               audit::AuditLog& audit) {
+  return std::make_unique<DcmtkDimseServer>(options, ingest, catalog, blobs, audit);
 }
 
 }  // namespace strata::dimse

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "core/config.h"
@@ -43,9 +44,11 @@ class DimseServer {
   virtual void Stop() = 0;
 };
 
-// The services must outlive the server.
+// The services must outlive the server. Every association, query, store and retrieval is
+// recorded in `audit` (actor "ae:<calling AE>").
 std::unique_ptr<DimseServer> CreateDimseServer(const DimseServerOptions& options,
                                                ingest::IngestService& ingest,
-                                               catalog::Catalog& catalog, blob::BlobStore& blobs);
+                                               catalog::Catalog& catalog, blob::BlobStore& blobs,
+                                               audit::AuditLog& audit);
 
 }  // namespace strata::dimse

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit/sqlite_audit_log.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
 #include "dicom/testing/test_files.h"
@@ -72,6 +73,7 @@ struct Archive {
   std::unique_ptr<blob::BlobStore> blobs;
   std::unique_ptr<ingest::IngestService> ingest;
   std::unique_ptr<ControllableIngest> controllable;
+  std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<DimseServer> server;
 
   Archive(const fs::path& root, DimseServerOptions options) : dir(root) {
@@ -85,7 +87,8 @@ struct Archive {
     options.port = 0;
     options.acse_timeout_seconds = 5;
     options.dimse_timeout_seconds = 10;
-    server = CreateDimseServer(options, *controllable, *catalog, *blobs);
+    audit = std::move(audit::OpenSqliteAuditLog((dir / "audit.sqlite").string())).value();
+    server = CreateDimseServer(options, *controllable, *catalog, *blobs, *audit);
   }
   ~Archive() {
     server->Stop();
@@ -463,6 +466,21 @@ TEST_F(DimseServerTest, StoreIsDurableAndQueryable) {
   EXPECT_EQ(final_status, STATUS_Success);
   EXPECT_EQ(sops, (std::vector<std::string>{m1.sop_instance_uid, m2.sop_instance_uid}));
   scu->releaseAssociation();
+
+  // Both stores and the query are in the audit log, with who, from where and which objects.
+  ASSERT_TRUE(archive->audit->Flush().ok());
+  auto records = archive->audit->Read({});
+  ASSERT_TRUE(records.ok());
+  std::vector<std::string> actions;
+  for (const auto& r : *records) {
+    actions.push_back(r.event.action);
+    EXPECT_EQ(r.event.actor, "ae:TESTSCU");
+    EXPECT_EQ(r.event.source, "127.0.0.1");
+    EXPECT_EQ(r.event.outcome, "success");
+  }
+  ASSERT_EQ(actions, (std::vector<std::string>{"dimse.store", "dimse.store", "dimse.find"}));
+  EXPECT_EQ((*records)[1].event.instance_uid, m2.sop_instance_uid);
+  EXPECT_EQ((*records)[1].event.study_uid, m1.study_instance_uid);
 }
 
 TEST_F(DimseServerTest, StoreWithMismatchedAffectedUidIsA900) {
@@ -769,7 +787,8 @@ TEST_F(DimseServerTest, StartFailsWhenPortIsTaken) {
   // Archive forces port 0; rebuild a server bound to the first one's port.
   options.bind_address = "127.0.0.1";
   options.port = first->port();
-  auto server = CreateDimseServer(options, *second.controllable, *second.catalog, *second.blobs);
+  auto server = CreateDimseServer(options, *second.controllable, *second.catalog, *second.blobs,
+                                  *second.audit);
   EXPECT_EQ(server->Start().code(), StatusCode::kUnavailable);
 }
 

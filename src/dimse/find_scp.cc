@@ -131,6 +131,8 @@ OFCondition HandleFind(AssociationContext& ctx, T_ASC_PresentationContextID pres
       DIMSE_findProvider(ctx.assoc, pres_id, &request, FindCallback, &state, DIMSE_NONBLOCKING,
                          ctx.server->options.dimse_timeout_seconds);
   log::Debug("dimse_find", {{"calling_ae", ctx.calling_ae}, {"matches", state.matches}});
+  Audit(ctx, "dimse.find", "", "", "", cond.good() ? OkStatus() : Unavailable(cond.text()),
+        "matches=" + std::to_string(state.matches));
   return cond;
 }
 

@@ -76,6 +76,9 @@ class RetrieveRunner {
         const catalog::InstanceLocation& location = locations_[next_++];
         bool warning = false;
         Status sent = send_(location, &warning);
+        Audit(ctx_, service_ == std::string("move") ? "dimse.move" : "dimse.get",
+              location.study_instance_uid, location.series_instance_uid, location.sop_instance_uid,
+              sent);
         if (sent.ok()) {
           tally_->Completed(warning);
         } else {

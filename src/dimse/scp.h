@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "dimse/dimse_server.h"
@@ -26,6 +27,7 @@ struct ServerContext {
   ingest::IngestService* ingest = nullptr;
   catalog::Catalog* catalog = nullptr;
   blob::BlobStore* blobs = nullptr;
+  audit::AuditLog* audit = nullptr;
   std::atomic<bool> stopping{false};
   // Associations past negotiation, for the max_associations limit.
   std::atomic<int> active_associations{0};
@@ -59,6 +61,11 @@ inline std::string TrimSpaces(const std::string& text) {
   if (first == std::string::npos) return "";
   return text.substr(first, text.find_last_not_of(' ') - first + 1);
 }
+
+// Records one audit event for the association's peer (actor "ae:<calling AE>").
+void Audit(const AssociationContext& ctx, const char* action, const std::string& study_uid,
+           const std::string& series_uid, const std::string& instance_uid, const Status& outcome,
+           const std::string& detail = "");
 
 // The abstract syntax (SOP class UID) of an accepted presentation context, or "".
 std::string AbstractSyntaxOf(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id);

@@ -36,6 +36,7 @@ void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreR
   auto& state = *static_cast<StoreState*>(data);
   AssociationContext& ctx = *state.ctx;
   Status result;
+  std::string study_uid, series_uid;
   if (!state.staging_error.ok()) {
     result = state.staging_error;
   } else if (response->DimseStatus != STATUS_Success) {
@@ -50,7 +51,12 @@ void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreR
     ingest_request.expected_sop_instance_uid = request->AffectedSOPInstanceUID;
     try {
       auto ingested = ctx.server->ingest->Ingest(ingest_request);
-      if (!ingested.ok()) result = ingested.status();
+      if (!ingested.ok()) {
+        result = ingested.status();
+      } else {
+        study_uid = ingested->study_instance_uid;
+        series_uid = ingested->series_instance_uid;
+      }
     } catch (const std::exception& e) {
       result = Internal(std::string("ingest threw: ") + e.what());
     }
@@ -58,6 +64,7 @@ void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreR
     // anything behind.
     if (!result.ok()) (void)unlink(state.staged_path.c_str());
   }
+  Audit(ctx, "dimse.store", study_uid, series_uid, request->AffectedSOPInstanceUID, result);
   if (result.ok()) {
     response->DimseStatus = STATUS_Success;
     ++ctx.stored;

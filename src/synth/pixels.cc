@@ -18,6 +18,22 @@ uint64_t NextRandom(uint64_t& state) {
   return state * 0x2545F4914F6CDD1DULL;
 }
 
+void AddSoftDiscToRow(const SoftDisc& d, int y, std::vector<int32_t>& row) {
+  if (d.radius <= 0) return;
+  const double dy = (y + 0.5 - d.center_y) / d.radius;
+  if (dy <= -1.0 || dy >= 1.0) return;
+  const int cols = static_cast<int>(row.size());
+  const int x0 = std::max(0, static_cast<int>(std::floor(d.center_x - d.radius)));
+  const int x1 = std::min(cols, static_cast<int>(std::ceil(d.center_x + d.radius)) + 1);
+  for (int x = x0; x < x1; ++x) {
+    const double dx = (x + 0.5 - d.center_x) / d.radius;
+    const double r2 = dx * dx + dy * dy;
+    if (r2 >= 1.0) continue;
+    const double fall_off = (1.0 - r2) * (1.0 - r2);
+    row[x] += static_cast<int32_t>(std::lround(d.peak * fall_off));
+  }
+}
+
 }  // namespace
 
 void RenderImage(const ImageSpec& spec, char* out) {
@@ -54,6 +70,7 @@ void RenderImage(const ImageSpec& spec, char* out) {
       const int x1 = std::min(cols, static_cast<int>(std::floor(e.center_x + half - 0.5)) + 1);
       for (int x = x0; x < x1; ++x) row[x] += e.delta;
     }
+    for (const SoftDisc& d : spec.soft_discs) AddSoftDiscToRow(d, y, row);
     int x = 0;
     while (x < cols) {
       uint64_t r = NextRandom(state);

@@ -42,6 +42,7 @@ enum Salt : uint64_t {
   kSaltInstance = 4,
   kSaltFrame = 5,
   kSaltPixels = 6,
+  kSaltLesion = 7,
 };
 
 enum class Modality { kCt, kCr, kDx, kMr };
@@ -117,6 +118,7 @@ struct Plan {
   int series;     // 0: per modality
   int instances;  // 0: per modality
   int64_t max_bytes;
+  double lesion_fraction;
 };
 
 Modality ChooseModality(Preset preset, Rng& rng) {
@@ -321,14 +323,47 @@ ImageSpec MakeImage(const Study& s, const Series& se, double z, uint64_t noise_s
   return img;
 }
 
+// Draws the lesion truth of one chest radiograph from its own hash stream. The yes/no draw
+// comes first and the geometry after it, so the geometry does not depend on the fraction.
+// The lesion sits inside one of the lung-field ellipses MakeImage draws for CR/DX, fully within
+// it, with a radius of 2.5-6 % of the image's smaller side.
+LesionTruth DrawLesion(double fraction, uint64_t lesion_seed, const Series& se) {
+  Rng rng(lesion_seed);
+  LesionTruth truth;
+  truth.present = rng.Unit() < fraction;
+  const double w = se.columns;
+  const double h = se.rows;
+  const bool right_lung = rng.Between(0, 1) == 1;
+  const double lung_x = w * (right_lung ? 0.64 : 0.36);
+  const double lung_y = h * 0.45;
+  const double radius = std::min(w, h) * (0.025 + 0.035 * rng.Unit());
+  // Uniform over the lung ellipse shrunk by the radius.
+  const double reach_x = std::max(0.0, 0.12 * w - radius);
+  const double reach_y = std::max(0.0, 0.25 * h - radius);
+  const double angle = 2 * std::numbers::pi * rng.Unit();
+  const double distance = std::sqrt(rng.Unit());
+  if (!truth.present) return truth;
+  truth.center_x = lung_x + reach_x * distance * std::cos(angle);
+  truth.center_y = lung_y + reach_y * distance * std::sin(angle);
+  truth.radius = radius;
+  return truth;
+}
+
+// Stored-value contrast of a lesion: enough to see, little enough to be a task (the lung field
+// sits about 800 below the surrounding tissue; noise is about +-32).
+int32_t LesionPeak(uint64_t lesion_seed) {
+  Rng rng(lesion_seed ^ 0x9E3779B97F4A7C15ULL);
+  return 250 + rng.Between(0, 350);
+}
+
 struct Attr {
   Tag tag;
   std::string_view vr;
   std::string value;  // for US and SS: the decimal value
 };
 
-std::string MakeFile(const Plan& plan, const Patient& p, const Study& s, const Series& se,
-                     int instance) {
+void MakeFile(const Plan& plan, const Patient& p, const Study& s, const Series& se, int instance,
+              GeneratedFile& file) {
   const ModalityProfile& profile = Profile(s.modality);
   const uint64_t pi = static_cast<uint64_t>(p.index);
   const uint64_t si = static_cast<uint64_t>(s.index);
@@ -431,15 +466,29 @@ std::string MakeFile(const Plan& plan, const Patient& p, const Study& s, const S
     }
   }
   const double z = se.instances > 1 ? static_cast<double>(instance) / (se.instances - 1) : 0.5;
-  const ImageSpec image = MakeImage(s, se, z, Hash(plan.seed, {kSaltPixels, pi, si, sei, ii}));
+  ImageSpec image = MakeImage(s, se, z, Hash(plan.seed, {kSaltPixels, pi, si, sei, ii}));
+  file.sop_instance_uid = sop_uid;
+  file.lesion.reset();
+  if (plan.lesion_fraction > 0 && xr && s.exam.body_part == "CHEST") {
+    const uint64_t lesion_seed = Hash(plan.seed, {kSaltLesion, pi, si, sei, ii});
+    const LesionTruth truth = DrawLesion(plan.lesion_fraction, lesion_seed, se);
+    if (truth.present) {
+      image.soft_discs.push_back(
+          {truth.center_x, truth.center_y, truth.radius, LesionPeak(lesion_seed)});
+    }
+    file.lesion = truth;
+  }
   RenderImage(image, writer.AddPixelData16(pixel_count));
-  return writer.Take();
+  file.bytes = writer.Take();
 }
 
 Result<Plan> Resolve(const Options& o) {
   if (o.patients < 0 || o.first_patient < 0 || o.studies_per_patient < 0 ||
       o.series_per_study < 0 || o.instances_per_series < 0 || o.max_bytes < 0) {
     return InvalidArgument("synth: counts and limits must not be negative");
+  }
+  if (!(o.lesion_fraction >= 0 && o.lesion_fraction <= 1)) {
+    return InvalidArgument("synth: lesion fraction must be between 0 and 1");
   }
   Plan plan;
   plan.preset = o.preset;
@@ -454,6 +503,7 @@ Result<Plan> Resolve(const Options& o) {
   plan.series = o.series_per_study;
   plan.instances = o.instances_per_series;
   plan.max_bytes = o.max_bytes;
+  plan.lesion_fraction = o.lesion_fraction;
   if (plan.first_patient + plan.patients - 1 > kMaxPatientIndex) {
     return InvalidArgument("synth: patient indexes must stay below 10,000,000");
   }
@@ -518,7 +568,7 @@ Result<Summary> ForEachFile(const Options& options,
           GeneratedFile file;
           file.relative_path = patient.id + "/" + study.accession + "/" + Padded(series.number, 3) +
                                "/" + Padded(n + 1, 5) + ".dcm";
-          file.bytes = MakeFile(plan, patient, study, series, n);
+          MakeFile(plan, patient, study, series, n, file);
           const int64_t size = static_cast<int64_t>(file.bytes.size());
           STRATA_RETURN_IF_ERROR(sink(file));
           summary.files += 1;
@@ -533,10 +583,26 @@ Result<Summary> ForEachFile(const Options& options,
   return summary;
 }
 
+namespace {
+
+std::string LesionManifestRow(const GeneratedFile& file) {
+  const LesionTruth& t = *file.lesion;
+  std::string row =
+      file.sop_instance_uid + "," + file.relative_path + "," + (t.present ? "1" : "0");
+  if (!t.present) return row + ",,,\n";
+  char numbers[96];
+  std::snprintf(numbers, sizeof(numbers), ",%.2f,%.2f,%.2f\n", t.center_x, t.center_y, t.radius);
+  return row + numbers;
+}
+
+}  // namespace
+
 Result<Summary> WriteTree(const Options& options, const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::string last_dir;
-  return ForEachFile(options, [&](GeneratedFile& file) -> Status {
+  std::string manifest = "sop_instance_uid,file,lesion,center_x,center_y,radius\n";
+  auto summary = ForEachFile(options, [&](GeneratedFile& file) -> Status {
+    if (file.lesion) manifest += LesionManifestRow(file);
     const fs::path path = fs::path(out_dir) / file.relative_path;
     const std::string dir = path.parent_path().string();
     if (dir != last_dir) {
@@ -553,6 +619,19 @@ Result<Summary> WriteTree(const Options& options, const std::string& out_dir) {
       return Internal("synth: short write to " + path.string());
     return OkStatus();
   });
+  if (!summary.ok() || options.lesion_fraction <= 0) return summary;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);  // a run may have produced no image
+  if (ec) return Internal("synth: cannot create " + out_dir + ": " + ec.message());
+  const fs::path manifest_path = fs::path(out_dir) / kLesionManifestName;
+  std::FILE* f = std::fopen(manifest_path.c_str(), "wb");
+  if (f == nullptr) return Internal("synth: cannot open " + manifest_path.string());
+  const size_t written = std::fwrite(manifest.data(), 1, manifest.size(), f);
+  const bool closed = std::fclose(f) == 0;
+  if (written != manifest.size() || !closed) {
+    return Internal("synth: short write to " + manifest_path.string());
+  }
+  return summary;
 }
 
 }  // namespace strata::synth

@@ -14,11 +14,20 @@
 // Layout: <out>/<PatientID>/<AccessionNumber>/<SeriesNumber, 3 digits>/<InstanceNumber, 5
 // digits>.dcm
 //
+// Synthetic lesions: with Options::lesion_fraction > 0, each CR/DX chest radiograph gets, with
+// that probability, a soft round opacity of seeded size, contrast and position inside one lung
+// field, and WriteTree writes the ground truth to <out>/lesion_manifest.csv. Whether and where
+// an image has a lesion depends only on (seed, the image's position, its size), and not on the
+// fraction except through the yes/no draw, so fraction 1 and 0 give the same image with and
+// without its lesion. With the default fraction 0 the output is byte-identical to generators
+// that predate lesions.
+//
 // Thread-safety: the functions are reentrant; ForEachFile calls `sink` on the calling thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +57,7 @@ struct Options {
   int series_per_study = 0;      // 0: per-modality default
   int instances_per_series = 0;  // 0: per-modality default
   int64_t max_bytes = 0;         // stop once this many bytes are produced; 0: no limit
+  double lesion_fraction = 0;    // in [0, 1]: share of chest radiographs with a lesion
 };
 
 struct Summary {
@@ -58,19 +68,39 @@ struct Summary {
   int64_t series = 0;
 };
 
+// Ground truth of one chest radiograph that was eligible for a synthetic lesion.
+struct LesionTruth {
+  bool present = false;
+  // Centre (column, row) and radius in pixels of the stored image; 0 when absent.
+  double center_x = 0;
+  double center_y = 0;
+  double radius = 0;
+};
+
 // One generated file: its path relative to the output directory and its bytes.
 struct GeneratedFile {
   std::string relative_path;
   std::string bytes;
+  std::string sop_instance_uid;
+  // Set for CR/DX chest radiographs when Options::lesion_fraction > 0.
+  std::optional<LesionTruth> lesion;
 };
+
+// Name of the ground-truth file WriteTree writes when Options::lesion_fraction > 0: CSV with a
+// header line "sop_instance_uid,file,lesion,center_x,center_y,radius" and one row per eligible
+// image in generation order (lesion is 1 or 0; file is relative to the output directory;
+// centre and radius in pixels, empty when there is no lesion).
+inline constexpr std::string_view kLesionManifestName = "lesion_manifest.csv";
 
 // Generates the files in a fixed order and hands each to `sink`; stops early when `sink` fails
 // (returning its status) or when options.max_bytes is reached.
-// Fails with kInvalidArgument on negative or out-of-range counts.
+// Fails with kInvalidArgument on negative or out-of-range counts or a lesion fraction outside
+// [0, 1].
 Result<Summary> ForEachFile(const Options& options,
                             const std::function<Status(GeneratedFile&)>& sink);
 
-// Writes the files under `out_dir` (created if missing). Fails with kInternal on I/O errors.
+// Writes the files under `out_dir` (created if missing), plus the lesion manifest when
+// options.lesion_fraction > 0. Fails with kInternal on I/O errors.
 Result<Summary> WriteTree(const Options& options, const std::string& out_dir);
 
 }  // namespace strata::synth

@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -507,6 +508,7 @@ class StrataServer:
             "dimse": {"ae_title": self.ae_title, "bind": HOST, "port": self.port},
             # Never the default 0.0.0.0:8080: servers may run side by side.
             "http": {"bind": HOST, "port": self.http_port},
+            "auth": {"tokens": test_token_config()},
         }
 
     @property
@@ -1122,15 +1124,39 @@ class HttpResult:
     def json(self):
         return json.loads(self.body.decode("utf-8")) if self.body else None
 
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+# API tokens every StrataServer is configured with (test fixtures, not real secrets): the
+# secret per role, and its name in the server's [auth] tokens.
+TEST_TOKENS = {"reader": "e2e-reader-secret", "writer": "e2e-writer-secret",
+               "admin": "e2e-admin-secret"}
+
+
+def test_token_config() -> list[dict]:
+    return [{"name": f"e2e-{role}", "role": role,
+             "sha256": hashlib.sha256(secret.encode()).hexdigest()}
+            for role, secret in TEST_TOKENS.items()]
+
+
+def auth_header(role: str = "admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {TEST_TOKENS[role]}"}
+
 
 def http_request(port: int, method: str, path: str, body: bytes | None = None,
-                 headers: Mapping[str, str] | None = None, timeout: float = 60.0) -> HttpResult:
-    """One request to 127.0.0.1:`port`; any HTTP status is returned, not raised."""
+                 headers: Mapping[str, str] | None = None, timeout: float = 60.0,
+                 role: str | None = "admin") -> HttpResult:
+    """One request to 127.0.0.1:`port`; any HTTP status is returned, not raised. It carries
+    the test token of `role` unless `headers` has an Authorization or `role` is None."""
     import http.client
 
+    all_headers = dict(headers or {})
+    if role and not any(k.lower() == "authorization" for k in all_headers):
+        all_headers.update(auth_header(role))
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=dict(headers or {}))
+        conn.request(method, path, body=body, headers=all_headers)
         resp = conn.getresponse()
         merged: dict[str, str] = {}
         for name, value in resp.getheaders():
@@ -1172,3 +1198,125 @@ def parse_multipart(body: bytes, content_type: str) -> list[tuple[dict, bytes]]:
             headers[name.strip().lower()] = value.strip()
         parts.append((headers, payload))
     return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# Azurite (Azure Blob emulator) for the archive suites.
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (public, documented by Microsoft); not a secret.
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+               "K1SZFPTOtr/KBHBeksoGMGw==")
+_AZURE_API_VERSION = "2021-12-02"
+
+
+class Azurite:
+    """Azurite's blob service from the repository's node_modules on 127.0.0.1, stopped by PID.
+
+    By default it persists to a private folder (`--location`), so stop() then start() on the
+    same port looks like an outage and its end, not like a new, empty account; in_memory=True
+    gives `--inMemoryPersistence` instead. Not thread-safe: one controlling thread.
+    """
+
+    def __init__(self, port: int | None = None, in_memory: bool = False):
+        self.port = port or free_port()
+        self.in_memory = in_memory
+        self.workdir = temp_dir("strata-azurite-")
+        self.proc: subprocess.Popen | None = None
+        self.binary = _HERE.parent.parent / "node_modules" / ".bin" / "azurite-blob"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}/{AZURITE_ACCOUNT}"
+
+    def start(self, timeout: float = 30.0) -> "Azurite":
+        if not os.access(self.binary, os.X_OK):
+            raise ServerError(f"Azurite not found at {self.binary} (run tools/setup.sh)")
+        args = [self.binary, "--blobHost", HOST, "--blobPort", str(self.port),
+                "--disableTelemetry", "--silent"]
+        args += ["--inMemoryPersistence"] if self.in_memory else ["--location", self.workdir / "data"]
+        self.proc = _spawn(args, cwd=self.workdir, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"Azurite exited with {self.proc.returncode} during start-up")
+            if wait_port_open(self.port, timeout=0.2):
+                return self
+        raise ServerError(f"Azurite did not listen on port {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, timeout=5)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "Azurite":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # Shared Key requests (path-style URLs, so the account appears twice in the resource).
+
+    def _request(self, method: str, path: str, query: Mapping[str, str] | None = None,
+                 timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+        import base64
+        import email.utils
+        import hmac
+        import http.client
+        import urllib.parse
+
+        query = dict(query or {})
+        headers = {"x-ms-date": email.utils.formatdate(usegmt=True),
+                   "x-ms-version": _AZURE_API_VERSION}
+        url_path = f"/{AZURITE_ACCOUNT}{urllib.parse.quote(path)}"
+        canonical_headers = "".join(f"{k}:{v}\n" for k, v in sorted(headers.items()))
+        resource = f"/{AZURITE_ACCOUNT}{url_path}" + "".join(
+            f"\n{k.lower()}:{v}" for k, v in sorted(query.items()))
+        string_to_sign = method + "\n" * 12 + canonical_headers + resource
+        signature = base64.b64encode(hmac.new(base64.b64decode(AZURITE_KEY),
+                                              string_to_sign.encode(), "sha256").digest())
+        headers["Authorization"] = f"SharedKey {AZURITE_ACCOUNT}:{signature.decode()}"
+        target = url_path + ("?" + urllib.parse.urlencode(query) if query else "")
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            conn.request(method, target, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        finally:
+            conn.close()
+
+    def list_blobs(self, container: str) -> dict[str, dict]:
+        """Every blob in `container` -> {"size": bytes, "tier": access tier or None}
+        (follows NextMarker)."""
+        import xml.etree.ElementTree as ET
+
+        blobs: dict[str, dict] = {}
+        marker = ""
+        while True:
+            query = {"restype": "container", "comp": "list"}
+            if marker:
+                query["marker"] = marker
+            status, _, body = self._request("GET", f"/{container}", query)
+            if status != 200:
+                raise ServerError(f"List Blobs answered {status}: {body[:300]!r}")
+            root = ET.fromstring(body)
+            for blob in root.iter("Blob"):
+                blobs[blob.findtext("Name")] = {
+                    "size": int(blob.findtext("Properties/Content-Length")),
+                    "tier": blob.findtext("Properties/AccessTier")}
+            marker = root.findtext("NextMarker") or ""
+            if not marker:
+                return blobs
+
+    def get_blob(self, container: str, name: str) -> tuple[bytes, dict[str, str]]:
+        """The blob's bytes and its response headers (x-ms-meta-*, x-ms-access-tier, ...)."""
+        status, headers, body = self._request("GET", f"/{container}/{name}")
+        if status != 200:
+            raise ServerError(f"Get Blob {name} answered {status}: {body[:300]!r}")
+        return body, headers

@@ -83,7 +83,9 @@ class DicomWebBadInputTest(E2ETestCase):
     def test_oversized_chunked_body_is_413(self):
         payloads = [Path(f).read_bytes() for f in self.files]
         body, ctype = harness.multipart_related(payloads * (MAX_BODY // len(b"".join(payloads)) + 1))
+        auth = harness.auth_header("writer")["Authorization"]
         request = (f"POST /dicomweb/studies HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                   f"Authorization: {auth}\r\n"
                    f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
         for i in range(0, len(body), 16384):
             piece = body[i:i + 16384]

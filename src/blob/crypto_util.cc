@@ -1,0 +1,164 @@
+#include "blob/crypto_util.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace strata::blob {
+namespace {
+
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += kBase64Alphabet[(n >> 6) & 63];
+    out += kBase64Alphabet[n & 63];
+  }
+  size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (rest == 2) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return InvalidArgument("base64 length is not a multiple of 4");
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    int padding = 0;
+    for (int j = 0; j < 4; ++j) {
+      char c = text[i + j];
+      bool last_group = i + 4 == text.size();
+      if (c == '=' && last_group && j >= 2) {
+        v[j] = 0;
+        ++padding;
+        continue;
+      }
+      if (padding > 0) return InvalidArgument("base64 data after padding");
+      v[j] = Base64Value(c);
+      if (v[j] < 0) return InvalidArgument("invalid base64 character");
+    }
+    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out += static_cast<char>((n >> 16) & 0xff);
+    if (padding < 2) out += static_cast<char>((n >> 8) & 0xff);
+    if (padding < 1) out += static_cast<char>(n & 0xff);
+  }
+  return out;
+}
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    out += kDigits[(static_cast<uint8_t>(c) >> 4) & 0xf];
+    out += kDigits[static_cast<uint8_t>(c) & 0xf];
+  }
+  return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  unsigned int mac_size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &mac_size);
+  return std::string(reinterpret_cast<const char*>(mac.data()), mac_size);
+}
+
+struct Md5Hasher::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Md5Hasher::Md5Hasher() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx = EVP_MD_CTX_new();
+  STRATA_CHECK(impl_->ctx != nullptr) << "EVP_MD_CTX_new failed";
+  STRATA_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_md5(), nullptr) == 1) << "MD5 unavailable";
+}
+
+Md5Hasher::~Md5Hasher() { EVP_MD_CTX_free(impl_->ctx); }
+
+void Md5Hasher::Update(const void* data, size_t size) { EVP_DigestUpdate(impl_->ctx, data, size); }
+
+std::string Md5Hasher::Final() {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(impl_->ctx, digest.data(), &size);
+  return std::string(reinterpret_cast<const char*>(digest.data()), size);
+}
+
+Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Unavailable("open " + path + ": " + std::strerror(errno));
+  Md5Hasher hasher;
+  std::vector<char> buffer(1 << 16);
+  uint64_t done = 0;
+  while (done < length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length - done));
+    ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Unavailable("read " + path + ": " + std::strerror(err));
+    }
+    if (got == 0) {
+      ::close(fd);
+      return InvalidArgument("file " + path + " is shorter than expected");
+    }
+    hasher.Update(buffer.data(), static_cast<size_t>(got));
+    done += static_cast<uint64_t>(got);
+  }
+  ::close(fd);
+  return hasher.Final();
+}
+
+std::string UrlEncode(std::string_view text, bool keep_slash) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : text) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved || (keep_slash && c == '/')) {
+      out += c;
+    } else {
+      out += '%';
+      out += kDigits[(static_cast<uint8_t>(c) >> 4) & 0xf];
+      out += kDigits[static_cast<uint8_t>(c) & 0xf];
+    }
+  }
+  return out;
+}
+
+}  // namespace strata::blob

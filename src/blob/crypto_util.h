@@ -1,0 +1,47 @@
+// Small wrappers over OpenSSL used by the Azure back end and blob naming: base64, hex,
+// HMAC-SHA256, MD5 (incremental and over a file range), and URL percent-encoding.
+//
+// Thread-safety: free functions are reentrant; an Md5Hasher is used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace strata::blob {
+
+std::string Base64Encode(std::string_view bytes);
+// kInvalidArgument on characters outside the standard alphabet or bad padding.
+Result<std::string> Base64Decode(std::string_view text);
+std::string HexEncode(std::string_view bytes);
+
+// Raw 32-byte HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256(std::string_view key, std::string_view data);
+
+// Incremental MD5; Final returns the raw 16-byte digest and may be called once.
+class Md5Hasher {
+ public:
+  Md5Hasher();
+  ~Md5Hasher();
+  Md5Hasher(const Md5Hasher&) = delete;
+  Md5Hasher& operator=(const Md5Hasher&) = delete;
+  void Update(const void* data, size_t size);
+  std::string Final();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Raw MD5 of `length` bytes of `path` starting at `offset`. kUnavailable if the file cannot
+// be read, kInvalidArgument if it is shorter than offset + length.
+Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uint64_t length);
+
+// Percent-encodes everything except RFC 3986 unreserved characters (and '/' if keep_slash).
+std::string UrlEncode(std::string_view text, bool keep_slash);
+
+}  // namespace strata::blob

@@ -1,0 +1,32 @@
+// Helpers shared by the WADO-RS handlers (wado.cc, frames.cc, rendered.cc, bulkdata.cc).
+// Thread-safety: free functions; LocateFromPath reads the catalog, which is thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "core/status.h"
+#include "dicomweb/handlers.h"
+
+namespace strata::dicomweb {
+
+// The current instances named by the request path ({study}, {series}, {instance}).
+// kInvalidArgument for a malformed UID, kNotFound when nothing matches.
+Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services,
+                                                              const Request& request);
+
+// Splits a header value at commas outside double quotes (the media ranges of Accept).
+std::vector<std::string> SplitTopLevel(const std::string& text);
+
+// A fresh random multipart boundary.
+std::string NewBoundary();
+
+// True when the first Accept range that names either application/zip or DICOM instances
+// names application/zip (study_zip.cc). kInvalidArgument for a malformed Accept.
+Result<bool> PrefersZip(const std::string& accept);
+
+// The instances at `locations` as one streamed application/zip archive (study_zip.cc).
+Response RetrieveZip(Services& services, std::vector<catalog::InstanceLocation> locations);
+
+}  // namespace strata::dicomweb
