@@ -126,8 +126,23 @@ class IngestServiceImpl final : public IngestService {
   }
 
  private:
+  // A data set cut short because the file system filled while it was received reads as
+  // truncated; the sender must hear "out of resources", not "malformed".
+  Status ExplainUnreadable(const Status& status) {
+    constexpr uint64_t kFullBelowBytes = 1 << 20;
+    auto free_bytes = blobs_.FreeBytes();
+    if (free_bytes.ok() && *free_bytes < kFullBelowBytes) {
+      return ResourceExhausted(
+          "the object store's file system is full (" + std::to_string(*free_bytes) +
+          " bytes free): the data set could not be written completely (" + status.message() + ")");
+    }
+    return status;
+  }
+
   Result<IngestResult> IngestStaged(const IngestRequest& request) {
-    STRATA_ASSIGN_OR_RETURN(dicom::ParsedInstance parsed, dicom::ReadInstance(request.staged_path));
+    auto read = dicom::ReadInstance(request.staged_path);
+    if (!read.ok()) return ExplainUnreadable(read.status());
+    dicom::ParsedInstance parsed = std::move(read).value();
     const dicom::InstanceMetadata& m = parsed.metadata;
     if (request.expected_sop_class_uid && *request.expected_sop_class_uid != m.sop_class_uid) {
       return FailedPrecondition("data set SOPClassUID " + m.sop_class_uid +

@@ -179,6 +179,50 @@ TEST_F(IngestServiceTest, BadInputChangesNothing) {
   EXPECT_EQ(ObjectFiles(), 0u);
 }
 
+// The filesystem store, reporting a full file system.
+class FullBlobStore final : public blob::BlobStore {
+ public:
+  explicit FullBlobStore(blob::BlobStore& base) : base_(base) {}
+  Status PutFile(const std::string& key, const std::string& path, bool create_only) override {
+    return base_.PutFile(key, path, create_only);
+  }
+  Result<std::string> StagingPath() override { return base_.StagingPath(); }
+  std::vector<std::string> StagedLeftovers() override { return base_.StagedLeftovers(); }
+  Result<std::unique_ptr<blob::LocalObject>> Open(const std::string& key) override {
+    return base_.Open(key);
+  }
+  Result<blob::BlobInfo> Stat(const std::string& key) override { return base_.Stat(key); }
+  Status Delete(const std::string& key) override { return base_.Delete(key); }
+  Status List(const std::string& prefix,
+              const std::function<void(const std::string&)>& fn) override {
+    return base_.List(prefix, fn);
+  }
+  Result<uint64_t> FreeBytes() override { return uint64_t{4096}; }
+
+ private:
+  blob::BlobStore& base_;
+};
+
+TEST_F(IngestServiceTest, DataSetCutShortByAFullDiskIsOutOfResources) {
+  FullBlobStore full(*blobs_);
+  auto ingest = CreateIngestService(*faulty_, full, IngestOptions{});
+  auto staged = ingest->StagingPath();
+  ASSERT_TRUE(staged.ok());
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, dicom::testing::MakeMetadata(1, 1, 1, 1)));
+  fs::resize_file(*staged, 200);  // what a write that ran out of space leaves
+  auto result = ingest->Ingest({*staged, "", "", {}, {}});
+  EXPECT_EQ(result.status().code(), StatusCode::kResourceExhausted) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("full"), std::string::npos);
+  // With space left, the same truncated file is just unreadable.
+  auto again = ingest_->StagingPath();
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*again, dicom::testing::MakeMetadata(1, 1, 1, 1)));
+  fs::resize_file(*again, 200);
+  EXPECT_EQ(ingest_->Ingest({*again, "", "", {}, {}}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Counts().instances, 0u);
+}
+
 TEST_F(IngestServiceTest, CatalogFailureLeavesNoObject) {
   faulty_->fail_writes = true;
   auto r = Store(dicom::testing::MakeMetadata(1, 1, 1, 1));
