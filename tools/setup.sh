@@ -12,7 +12,7 @@ packages=(
   libssl-dev libopenjp2-7-dev libboost-dev libcurl4-openssl-dev libopencv-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-pydicom iproute2 util-linux procps time curl openssl
+  python3 python3-pydicom iproute2 util-linux procps time curl openssl unzip
   orthanc orthanc-dicomweb
   chromium
 )
