@@ -20,7 +20,7 @@ echo "check: fuzzing"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_FUZZ=ON -DSTRATA_BUILD_TESTS=OFF \
   -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
-fuzzers=(dicom_file_fuzz config_fuzz match_rule_fuzz multipart_fuzz model_card_fuzz)
+fuzzers=(dicom_file_fuzz config_fuzz match_rule_fuzz multipart_fuzz model_card_fuzz kserve_v2_fuzz)
 ninja -C build-fuzz "${fuzzers[@]}"
 seconds=${STRATA_FUZZ_SECONDS:-30}
 for target in "${fuzzers[@]}"; do

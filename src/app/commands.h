@@ -19,5 +19,6 @@ void AddConfigCommand(CLI::App& root, CommandRun* run);
 void AddTokenCommand(CLI::App& root, CommandRun* run);
 void AddAuditCommand(CLI::App& root, CommandRun* run);
 void AddArchiveCommand(CLI::App& root, CommandRun* run);
+void AddModelCommand(CLI::App& root, CommandRun* run);
 
 }  // namespace strata::app

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   strata::app::AddTokenCommand(root, &run);
   strata::app::AddAuditCommand(root, &run);
   strata::app::AddArchiveCommand(root, &run);
+  strata::app::AddModelCommand(root, &run);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -54,6 +54,7 @@ int Serve(const std::string& config_path) {
   }
   // The archiver runs beside ingest and never holds it up (contract 6).
   if ((*services)->archiver) (*services)->archiver->Start();
+  if ((*services)->ai) (*services)->ai->Start();
   log::Info("serve_ready", {{"ae_title", config->ae_title},
                             {"dimse_bind", config->dimse_bind},
                             {"dimse_port", static_cast<int64_t>((*services)->dimse->port())},
@@ -67,6 +68,7 @@ int Serve(const std::string& config_path) {
   (*services)->dicomweb->Stop();
   (*services)->dimse->Stop();
   if ((*services)->archiver) (*services)->archiver->Stop();
+  if ((*services)->ai) (*services)->ai->Stop();
   services->reset();
   log::Info("serve_stopped");
   return 0;

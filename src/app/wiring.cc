@@ -5,11 +5,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "ai/sqlite_ai_records.h"
 #include "audit/sqlite_audit_log.h"
 #include "blob/azure_blob_store.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
 #include "core/log.h"
+#include "inference/engine_factory.h"
+#include "jobs/sqlite_job_queue.h"
 
 namespace strata::app {
 namespace {
@@ -89,6 +92,62 @@ Status BuildArchiver(const Config& config, Services& services) {
   return OkStatus();
 }
 
+Result<std::unique_ptr<inference::InferenceEngine>> CreateEngine(const Config& config) {
+  inference::EngineOptions options;
+  options.threads = config.ai_engine_threads;
+  if (config.ai_engine == "onnxruntime") {
+    options.kind = inference::EngineKind::kOnnxRuntime;
+  } else if (config.ai_engine == "opencv-dnn") {
+    options.kind = inference::EngineKind::kOpenCvDnn;
+  } else if (config.ai_engine == "kserve-v2") {
+    options.kind = inference::EngineKind::kRemoteKServe;
+    options.remote_url = config.ai_remote_url;
+    if (!config.ai_remote_token_env.empty()) {
+      STRATA_ASSIGN_OR_RETURN(options.remote_token,
+                              ReadSecret("ai remote token", "", config.ai_remote_token_env));
+    }
+  }
+  auto engine = inference::CreateInferenceEngine(options);
+  if (!engine.ok()) return engine.status().WithContext("ai engine");
+  return engine;
+}
+
+Status BuildAi(const Config& config, Services& services) {
+  if (!config.ai_enabled) return OkStatus();
+  ai::AiPipelineOptions options;
+  for (const auto& ae : config.ai_notify) {
+    const DicomPeer* peer = config.FindPeer(ae);
+    if (!peer) {
+      return InvalidArgument("config key 'ai.notify': '" + ae +
+                             "' is not a configured peer (dimse.peers)");
+    }
+    options.notify.push_back(*peer);
+  }
+  for (const auto& r : config.ai_rules) {
+    ai::RoutingRule rule;
+    rule.model = r.model;
+    rule.modalities = r.modalities;
+    rule.sop_classes = r.sop_classes;
+    rule.body_parts = r.body_parts;
+    rule.calling_aes = r.calling_aes;
+    rule.mode = r.mode == "series" ? ai::RunMode::kPerSeries : ai::RunMode::kPerInstance;
+    rule.series_stable_after = std::chrono::seconds(r.series_stable_seconds);
+    options.rules.push_back(std::move(rule));
+  }
+  options.workers = config.ai_workers;
+  options.max_batch = static_cast<size_t>(config.ai_max_batch);
+  options.max_attempts = config.ai_max_attempts;
+  options.notify_max_attempts = config.ai_notify_max_attempts;
+  options.calling_ae = config.ae_title;
+  STRATA_ASSIGN_OR_RETURN(services.jobs, jobs::OpenSqliteJobQueue(config.JobsPath(), {}));
+  STRATA_ASSIGN_OR_RETURN(services.ai_records, ai::OpenSqliteAiRecords(config.AiRecordsPath()));
+  STRATA_ASSIGN_OR_RETURN(services.engine, CreateEngine(config));
+  services.ai = std::make_unique<ai::AiPipeline>(*services.catalog, *services.blobs,
+                                                 *services.ingest, *services.jobs,
+                                                 *services.ai_records, *services.engine, options);
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
@@ -119,6 +178,7 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
       ingest::CreateIngestService(*services->catalog, *services->blobs, ingest_options);
   STRATA_RETURN_IF_ERROR(services->ingest->Recover());
   STRATA_RETURN_IF_ERROR(BuildArchiver(config, *services));
+  STRATA_RETURN_IF_ERROR(BuildAi(config, *services));
 
   dimse::DimseServerOptions dimse_options;
   dimse_options.ae_title = config.ae_title;
@@ -143,9 +203,9 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   web_options.cors_allowed_origins = config.cors_allowed_origins;
   web_options.tls_certificate_file = config.http_tls_certificate;
   web_options.tls_private_key_file = config.http_tls_private_key;
-  services->dicomweb =
-      dicomweb::CreateDicomWebServer(web_options, *services->ingest, *services->catalog,
-                                     *services->blobs, *services->authenticator, *services->audit);
+  services->dicomweb = dicomweb::CreateDicomWebServer(
+      web_options, *services->ingest, *services->catalog, *services->blobs,
+      *services->authenticator, *services->audit, services->ai.get());
   return services;
 }
 

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "ai/ai_pipeline.h"
+#include "ai/ai_records.h"
 #include "archive/archiver.h"
 #include "audit/audit_log.h"
 #include "blob/blob_store.h"
@@ -12,7 +14,9 @@
 #include "core/status.h"
 #include "dicomweb/dicomweb_server.h"
 #include "dimse/dimse_server.h"
+#include "inference/inference_engine.h"
 #include "ingest/ingest_service.h"
+#include "jobs/job_queue.h"
 #include "security/authenticator.h"
 
 namespace strata::app {
@@ -27,12 +31,18 @@ struct Services {
   // With [archive] backend = "none" both are null. The archiver is built, not started.
   std::unique_ptr<blob::BlobStore> archive_store;
   std::unique_ptr<archive::Archiver> archiver;
+  // With [ai] enabled = false all four are null. The pipeline is built, not started.
+  std::unique_ptr<jobs::JobQueue> jobs;
+  std::unique_ptr<ai::AiRecords> ai_records;
+  std::unique_ptr<inference::InferenceEngine> engine;
+  std::unique_ptr<ai::AiPipeline> ai;
   std::unique_ptr<dimse::DimseServer> dimse;
   std::unique_ptr<dicomweb::DicomWebServer> dicomweb;
 };
 
 // Creates the data directory, opens the catalog and object store, finishes ingests a crash
-// interrupted, and prepares (does not start) the DIMSE server and the archiver.
+// interrupted, and prepares (does not start) the DIMSE server, the archiver and the AI
+// pipeline.
 Result<std::unique_ptr<Services>> BuildServices(const Config& config);
 
 }  // namespace strata::app

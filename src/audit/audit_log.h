@@ -6,7 +6,8 @@
 // is full, Record() waits, so events are never dropped and memory stays bounded. Each record
 // carries the SHA-256 of its predecessor's hash and its own content, so an edit or deletion
 // anywhere breaks the chain and Verify() finds it.
-// Thread-safety: every method may be called concurrently.
+// Thread-safety: every method may be called concurrently, also from several processes sharing
+// one log (the CLI records model and admin changes beside a running `strata serve`).
 #pragma once
 
 #include <cstdint>

@@ -127,6 +127,27 @@ TEST_F(AuditLogTest, ConcurrentRecordersLoseNothing) {
   EXPECT_EQ((*log)->Verify()->first_broken_seq, 0);
 }
 
+// Two writers on one file stand for two processes (the CLI beside `strata serve`): the chain
+// continues from whatever the other committed.
+TEST_F(AuditLogTest, TwoWritersOnOneFileKeepOneChain) {
+  auto first = OpenSqliteAuditLog(path_);
+  auto second = OpenSqliteAuditLog(path_);
+  ASSERT_TRUE(first.ok() && second.ok());
+  for (int i = 0; i < 50; ++i) {
+    (*first)->Record(Event("serve", "x"));
+    ASSERT_TRUE((*first)->Flush().ok());
+    (*second)->Record(Event("cli", "y"));
+    ASSERT_TRUE((*second)->Flush().ok());
+  }
+  AuditFilter all;
+  all.limit = 10000;
+  auto records = (*first)->Read(all);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 100u);
+  EXPECT_EQ(records->back().seq, 100);
+  EXPECT_EQ((*second)->Verify()->first_broken_seq, 0);
+}
+
 TEST_F(AuditLogTest, UnwritablePathIsAClearError) {
   auto log = OpenSqliteAuditLog((dir_ / "missing-dir" / "audit.sqlite").string());
   ASSERT_FALSE(log.ok());

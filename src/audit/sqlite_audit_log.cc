@@ -78,12 +78,6 @@ class SqliteAuditLog : public AuditLog {
         sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
       return SqliteError(db_, "creating the schema");
     }
-    Statement last(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-    if (!last.get()) return SqliteError(db_, "reading the last record");
-    if (sqlite3_step(last.get()) == SQLITE_ROW) {
-      last_seq_ = sqlite3_column_int64(last.get(), 0);
-      last_hash_ = Column(last.get(), 1);
-    }
     writer_ = std::thread([this] { WriterLoop(); });
     return OkStatus();
   }
@@ -206,8 +200,22 @@ class SqliteAuditLog : public AuditLog {
                      "INSERT INTO audit(seq, time_ms, actor, role, source, protocol, action, "
                      "study_uid, series_uid, instance_uid, outcome, detail, hash) "
                      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    int64_t seq = last_seq_;
-    std::string hash = last_hash_;
+    // The chain continues from the last committed record, read inside the write lock: another
+    // process (the CLI beside `strata serve`) may have appended since.
+    int64_t seq = 0;
+    std::string hash;
+    {
+      Statement last(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+      int rc = last.get() ? sqlite3_step(last.get()) : SQLITE_ERROR;
+      if (rc == SQLITE_ROW) {
+        seq = sqlite3_column_int64(last.get(), 0);
+        hash = Column(last.get(), 1);
+      } else if (rc != SQLITE_DONE) {
+        Status st = SqliteError(db_, "reading the last record");
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return st;
+      }
+    }
     for (const auto& e : batch) {
       ++seq;
       hash = ChainHash(hash, CanonicalJson(seq, e));
@@ -232,8 +240,6 @@ class SqliteAuditLog : public AuditLog {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return st;
     }
-    last_seq_ = seq;
-    last_hash_ = hash;
     return OkStatus();
   }
 
@@ -246,8 +252,6 @@ class SqliteAuditLog : public AuditLog {
   std::deque<AuditEvent> queue_;
   uint64_t recorded_ = 0, committed_ = 0;
   bool stopping_ = false;
-  int64_t last_seq_ = 0;
-  std::string last_hash_;
   std::thread writer_;
 };
 

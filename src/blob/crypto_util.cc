@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -142,6 +143,39 @@ Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uin
   }
   ::close(fd);
   return hasher.Final();
+}
+
+Result<std::string> Sha256HexOfFile(const std::string& path, uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Unavailable("open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset) {
+    ::close(fd);
+    return InvalidArgument("file " + path + " is shorter than expected");
+  }
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buffer(1 << 20);
+  uint64_t position = offset;
+  while (true) {
+    ssize_t got = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(position));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = errno;
+      ::close(fd);
+      EVP_MD_CTX_free(ctx);
+      return Unavailable("read " + path + ": " + std::strerror(err));
+    }
+    if (got == 0) break;
+    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(got));
+    position += static_cast<uint64_t>(got);
+  }
+  ::close(fd);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx, digest, &length);
+  EVP_MD_CTX_free(ctx);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::string UrlEncode(std::string_view text, bool keep_slash) {

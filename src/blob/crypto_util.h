@@ -1,5 +1,6 @@
 // Small wrappers over OpenSSL used by the Azure back end and blob naming: base64, hex,
-// HMAC-SHA256, MD5 (incremental and over a file range), and URL percent-encoding.
+// HMAC-SHA256, MD5 (incremental and over a file range), SHA-256 of a file, and URL
+// percent-encoding.
 //
 // Thread-safety: free functions are reentrant; an Md5Hasher is used by one thread at a time.
 #pragma once
@@ -40,6 +41,10 @@ class Md5Hasher {
 // Raw MD5 of `length` bytes of `path` starting at `offset`. kUnavailable if the file cannot
 // be read, kInvalidArgument if it is shorter than offset + length.
 Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uint64_t length);
+
+// Hex SHA-256 of the bytes of `path` from `offset` to the end, read in bounded chunks.
+// kUnavailable if the file cannot be read, kInvalidArgument if it is shorter than `offset`.
+Result<std::string> Sha256HexOfFile(const std::string& path, uint64_t offset = 0);
 
 // Percent-encodes everything except RFC 3986 unreserved characters (and '/' if keep_slash).
 std::string UrlEncode(std::string_view text, bool keep_slash);

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -148,6 +151,134 @@ TEST_F(FileBlobStoreTest, ReportsFreeBytes) {
   auto free_bytes = store_->FreeBytes();
   ASSERT_TRUE(free_bytes.ok());
   EXPECT_GT(*free_bytes, 0u);
+}
+
+// Emulated tiers, with an injected clock.
+class TieredFileBlobStoreTest : public FileBlobStoreTest {
+ protected:
+  void SetUp() override {
+    FileBlobStoreTest::SetUp();
+    Reopen();
+  }
+  void Reopen() {
+    FileBlobStoreOptions options;
+    options.emulate_tiers = true;
+    options.rehydration_delay = std::chrono::seconds(600);
+    options.now_ms = [this] { return now_ms_.load(); };
+    auto store = OpenFileBlobStore(root_.string(), options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void PutArchived(const std::string& key, const std::string& content) {
+    PutOptions options;
+    options.create_only = true;
+    options.tier = StorageTier::kArchive;
+    options.metadata = {{"strata_sha256", "abc"}};
+    ASSERT_TRUE(store_->Put(key, Stage(content), options).ok());
+  }
+
+  std::atomic<int64_t> now_ms_{1'700'000'000'000};
+};
+
+TEST_F(TieredFileBlobStoreTest, PutKeepsTierAndMetadata) {
+  PutArchived("k/a", "archived");
+  auto info = store_->Stat("k/a");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->tier, StorageTier::kArchive);
+  EXPECT_EQ(info->archive_status, "");
+  EXPECT_EQ(info->metadata, (std::map<std::string, std::string>{{"strata_sha256", "abc"}}));
+  ASSERT_TRUE(store_->PutFile("k/plain", Stage("x"), true).ok());
+  EXPECT_EQ(store_->Stat("k/plain")->tier, StorageTier::kHot) << "the default tier";
+  EXPECT_EQ(store_->SetTier("k/missing", StorageTier::kCool).code(), StatusCode::kNotFound);
+}
+
+TEST_F(TieredFileBlobStoreTest, OpenOfArchivedObjectStartsRehydrationThenSucceeds) {
+  PutArchived("k/a", "archived bytes");
+  auto first = store_->Open("k/a");
+  ASSERT_EQ(first.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(first.status().retry_after_seconds(), 600);
+  EXPECT_NE(first.status().message().find("rehydration to Hot started"), std::string::npos)
+      << first.status().message();
+  EXPECT_EQ(store_->Stat("k/a")->archive_status, "rehydrate-pending-to-hot");
+  EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kArchive);
+
+  now_ms_ += 200'500;
+  auto pending = store_->Open("k/a");
+  ASSERT_EQ(pending.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(pending.status().retry_after_seconds(), 400) << "the remaining time, rounded up";
+  EXPECT_NE(pending.status().message().find("pending"), std::string::npos);
+
+  now_ms_ += 400'000;
+  auto ready = store_->Open("k/a");
+  ASSERT_TRUE(ready.ok()) << ready.status().ToString();
+  EXPECT_EQ(ReadAll((*ready)->path()), "archived bytes");
+  auto info = store_->Stat("k/a");
+  EXPECT_EQ(info->tier, StorageTier::kHot);
+  EXPECT_EQ(info->archive_status, "");
+  EXPECT_EQ(info->metadata.at("strata_sha256"), "abc") << "metadata outlives the rehydration";
+}
+
+TEST_F(TieredFileBlobStoreTest, SetTierOutOfArchiveIsTheRehydrationRequest) {
+  PutArchived("k/a", "x");
+  ASSERT_TRUE(store_->SetTier("k/a", StorageTier::kCool).ok());
+  EXPECT_EQ(store_->Stat("k/a")->archive_status, "rehydrate-pending-to-cool");
+  EXPECT_TRUE(store_->SetTier("k/a", StorageTier::kCool).ok()) << "repeating it is harmless";
+  EXPECT_EQ(store_->SetTier("k/a", StorageTier::kHot).code(), StatusCode::kFailedPrecondition)
+      << "a pending rehydration is not redirected";
+  auto pending = store_->Open("k/a");
+  EXPECT_EQ(pending.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(pending.status().message().find("rehydration to Cool pending"), std::string::npos)
+      << pending.status().message();
+  now_ms_ += 600'000;
+  EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kCool) << "completes by itself";
+  EXPECT_TRUE(store_->Open("k/a").ok());
+  // Between online tiers the change is immediate; back to Archive makes it unreadable again.
+  ASSERT_TRUE(store_->SetTier("k/a", StorageTier::kHot).ok());
+  EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kHot);
+  ASSERT_TRUE(store_->SetTier("k/a", StorageTier::kArchive).ok());
+  EXPECT_EQ(store_->Open("k/a").status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(TieredFileBlobStoreTest, TierStateSurvivesRestart) {
+  PutArchived("k/a", "x");
+  EXPECT_EQ(store_->Open("k/a").status().code(), StatusCode::kUnavailable);
+  Reopen();
+  EXPECT_EQ(store_->Stat("k/a")->archive_status, "rehydrate-pending-to-hot");
+  auto pending = store_->Open("k/a");
+  EXPECT_EQ(pending.status().retry_after_seconds(), 600) << "the same rehydration, not a new one";
+  now_ms_ += 600'000;
+  Reopen();
+  EXPECT_TRUE(store_->Open("k/a").ok());
+}
+
+TEST_F(TieredFileBlobStoreTest, SidecarsAreHiddenAndGoWithTheirObject) {
+  PutArchived("dicom/s/a.dcm", "x");
+  ASSERT_TRUE(store_->PutFile("dicom/s/b.dcm", Stage("y"), true).ok());
+  std::set<std::string> keys;
+  ASSERT_TRUE(store_->List("", [&](const std::string& k) { keys.insert(k); }).ok());
+  EXPECT_EQ(keys, (std::set<std::string>{"dicom/s/a.dcm", "dicom/s/b.dcm"}));
+  Reopen();
+  for (const auto& leftover : store_->StagedLeftovers()) {
+    EXPECT_NE(leftover.find("/.staging/"), std::string::npos) << leftover;
+  }
+  EXPECT_TRUE(fs::exists(root_ / ".tiers/dicom/s/a.dcm.json"));
+  ASSERT_TRUE(store_->Delete("dicom/s/a.dcm").ok());
+  EXPECT_FALSE(fs::exists(root_ / ".tiers/dicom/s/a.dcm.json"));
+  // A new object under the key starts afresh: Hot, no metadata.
+  ASSERT_TRUE(store_->PutFile("dicom/s/a.dcm", Stage("z"), true).ok());
+  EXPECT_EQ(store_->Stat("dicom/s/a.dcm")->tier, StorageTier::kHot);
+  EXPECT_TRUE(store_->Stat("dicom/s/a.dcm")->metadata.empty());
+  EXPECT_EQ(store_->PutFile(".tiers/x", Stage("x"), true).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(TieredFileBlobStoreTest, ReplacingPutResetsTier) {
+  PutArchived("k/a", "old");
+  ASSERT_TRUE(store_->PutFile("k/a", Stage("new"), false).ok());
+  EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kHot);
+  EXPECT_TRUE(store_->Open("k/a").ok());
+  EXPECT_EQ(store_->Put("k/a", Stage("again"), PutOptions{.create_only = true}).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kHot) << "a refused put changes nothing";
 }
 
 }  // namespace

@@ -280,6 +280,158 @@ void AddArchiveSettings(std::vector<Setting>& s) {
                             &Config::archive_staging_dir));
 }
 
+// A list of strings: a TOML array, or "a,b" in the environment.
+Setting ListSetting(std::string section, std::string key, std::string doc,
+                    std::vector<std::string> Config::*field) {
+  std::string name = section + "." + key;
+  Setting s{section, key, std::move(doc), {}, {}, {}};
+  s.from_text = [=](Config& c, const std::string& t) {
+    c.*field = SplitList(t);
+    return OkStatus();
+  };
+  s.from_toml = [=](Config& c, const toml::node& n) {
+    const toml::array* arr = n.as_array();
+    if (!arr) return TypeError(name, "an array of strings");
+    std::vector<std::string> values;
+    for (const auto& item : *arr) {
+      if (!item.is_string()) return TypeError(name, "an array of strings");
+      values.push_back(*item.value<std::string>());
+    }
+    c.*field = std::move(values);
+    return OkStatus();
+  };
+  s.default_toml = [=](const Config& c) {
+    std::string out = "[";
+    for (size_t i = 0; i < (c.*field).size(); ++i) out += (i ? ", " : "") + Quote((c.*field)[i]);
+    return out + "]";
+  };
+  return s;
+}
+
+Status ParseAiRules(const toml::node& n, std::vector<AiRule>* out) {
+  const std::string name = "ai.rules";
+  const toml::array* arr = n.as_array();
+  if (!arr) return TypeError(name, "an array of tables");
+  out->clear();
+  for (const auto& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (!t) return TypeError(name, "an array of tables");
+    AiRule rule;
+    for (const auto& [k, v] : *t) {
+      const std::string field(k.str());
+      std::vector<std::string>* list = field == "modalities"    ? &rule.modalities
+                                       : field == "sop_classes" ? &rule.sop_classes
+                                       : field == "body_parts"  ? &rule.body_parts
+                                       : field == "calling_aes" ? &rule.calling_aes
+                                                                : nullptr;
+      if (list) {
+        const toml::array* values = v.as_array();
+        if (!values) return TypeError(name + "." + field, "an array of strings");
+        for (const auto& value : *values) {
+          if (!value.is_string()) return TypeError(name + "." + field, "an array of strings");
+          list->push_back(*value.value<std::string>());
+        }
+      } else if (field == "model" || field == "mode") {
+        if (!v.is_string()) return TypeError(name + "." + field, "a string");
+        (field == "model" ? rule.model : rule.mode) = *v.value<std::string>();
+      } else if (field == "series_stable_seconds") {
+        if (!v.is_integer()) return TypeError(name + "." + field, "an integer");
+        STRATA_RETURN_IF_ERROR(ParseInt(name + "." + field, std::to_string(*v.value<int64_t>()), 1,
+                                        7 * 86400, &rule.series_stable_seconds));
+      } else {
+        return InvalidArgument("config key 'ai.rules': unknown field '" + field + "'");
+      }
+    }
+    if (rule.model.empty()) return InvalidArgument("config key 'ai.rules': a rule needs a model");
+    if (rule.mode != "instance" && rule.mode != "series") {
+      return InvalidArgument("config key 'ai.rules': mode '" + rule.mode +
+                             "' is not \"instance\" or \"series\"");
+    }
+    out->push_back(std::move(rule));
+  }
+  return OkStatus();
+}
+
+// [ai]: which engine runs the registered models, how many workers, where reports go.
+void AddAiSettings(std::vector<Setting>& s) {
+  s.push_back(BoolSetting("ai", "enabled",
+                          "Run the active registered models on newly stored images "
+                          "(`strata model register`), store their findings as DICOM SR and "
+                          "serve /ai/v1 and the KServe v2 routes.",
+                          &Config::ai_enabled));
+  s.push_back(ChoiceSetting("ai", "engine",
+                            "Inference runtime: \"default\" (ONNX Runtime when built with it, "
+                            "else OpenCV DNN), \"onnxruntime\", \"opencv-dnn\", or \"kserve-v2\" "
+                            "(a remote KServe v2 endpoint at ai.remote_url, e.g. Azure ML).",
+                            &Config::ai_engine,
+                            {"default", "onnxruntime", "opencv-dnn", "kserve-v2"}));
+  s.push_back(StringSetting("ai", "remote_url",
+                            "kserve-v2 engine: base URL of the endpoint (http:// or https://); "
+                            "models are called as <url>/v2/models/<name>/versions/<version>/infer.",
+                            &Config::ai_remote_url));
+  s.push_back(StringSetting("ai", "remote_token_env",
+                            "kserve-v2 engine: environment variable holding a bearer token "
+                            "(an Azure ML endpoint key); empty: no Authorization header.",
+                            &Config::ai_remote_token_env));
+  s.push_back(
+      IntSetting<int>("ai", "workers", "Inference worker threads.", &Config::ai_workers, 1, 64));
+  s.push_back(IntSetting<int>("ai", "engine_threads",
+                              "Threads one inference call may use (0: the runtime's default).",
+                              &Config::ai_engine_threads, 0, 64));
+  s.push_back(IntSetting<int>("ai", "max_batch", "Most images scored in one inference call.",
+                              &Config::ai_max_batch, 1, 256));
+  s.push_back(IntSetting<int>("ai", "max_attempts",
+                              "Attempts of an inference job before it is marked failed.",
+                              &Config::ai_max_attempts, 1, 100));
+  s.push_back(ListSetting("ai", "notify",
+                          "AE titles (from dimse.peers) that receive every findings report by "
+                          "C-STORE, with retries.",
+                          &Config::ai_notify));
+  s.push_back(IntSetting<int>("ai", "notify_max_attempts",
+                              "Attempts to deliver a report to one destination before the "
+                              "delivery is marked failed (GET /ai/v1/jobs shows why).",
+                              &Config::ai_notify_max_attempts, 1, 1000));
+  Setting rules{"ai",
+                "rules",
+                "Routing rules, an array of tables {model, modalities, sop_classes, body_parts, "
+                "calling_aes, mode = \"instance\" | \"series\", series_stable_seconds}. A model "
+                "no rule names runs wherever its card's applies_to matches; a named model runs "
+                "only where one of its rules matches too. \"series\" runs once no instance of "
+                "the series arrived for series_stable_seconds. Environment: the same array in "
+                "TOML inline syntax.",
+                {},
+                {},
+                {}};
+  rules.from_toml = [](Config& c, const toml::node& n) { return ParseAiRules(n, &c.ai_rules); };
+  rules.from_text = [](Config& c, const std::string& t) {
+    toml::table table;
+    try {
+      table = toml::parse("rules = " + t);
+    } catch (const toml::parse_error& e) {
+      return InvalidArgument("config key 'ai.rules': " + std::string(e.description()));
+    }
+    return ParseAiRules(*table.get("rules"), &c.ai_rules);
+  };
+  rules.default_toml = [](const Config& c) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+      return out + "]";
+    };
+    std::string out = "[";
+    for (size_t i = 0; i < c.ai_rules.size(); ++i) {
+      const auto& r = c.ai_rules[i];
+      out += std::string(i ? ", " : "") + "{ model = " + Quote(r.model) +
+             ", modalities = " + list(r.modalities) + ", sop_classes = " + list(r.sop_classes) +
+             ", body_parts = " + list(r.body_parts) + ", calling_aes = " + list(r.calling_aes) +
+             ", mode = " + Quote(r.mode) +
+             ", series_stable_seconds = " + std::to_string(r.series_stable_seconds) + " }";
+    }
+    return out + "]";
+  };
+  s.push_back(rules);
+}
+
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> settings = [] {
     std::vector<Setting> s;
@@ -601,6 +753,7 @@ const std::vector<Setting>& Settings() {
                               "<data_dir>/audit.sqlite.",
                               &Config::audit_path));
     AddArchiveSettings(s);
+    AddAiSettings(s);
     return s;
   }();
   return settings;
@@ -630,6 +783,10 @@ std::string Config::BlobPath() const {
 std::string Config::ArchiveStagingPath() const {
   return archive_staging_dir.empty() ? data_dir + "/archive-staging" : archive_staging_dir;
 }
+
+std::string Config::AiRecordsPath() const { return data_dir + "/ai.sqlite"; }
+
+std::string Config::JobsPath() const { return data_dir + "/jobs.sqlite"; }
 
 const DicomPeer* Config::FindPeer(const std::string& ae) const {
   for (const auto& p : peers) {

@@ -31,6 +31,17 @@ struct ApiToken {
   std::string sha256_hex;
 };
 
+// One [[ai.rules]] entry (see ai/routing.h): narrows where a model runs.
+struct AiRule {
+  std::string model;
+  std::vector<std::string> modalities;
+  std::vector<std::string> sop_classes;
+  std::vector<std::string> body_parts;
+  std::vector<std::string> calling_aes;
+  std::string mode = "instance";  // "instance" or "series"
+  int series_stable_seconds = 30;
+};
+
 struct Config {
   // [server]
   std::string data_dir = "strata-data";
@@ -104,10 +115,25 @@ struct Config {
   int archive_status_log_interval_seconds = 60;
   std::string archive_staging_dir;  // empty: <data_dir>/archive-staging
 
+  // [ai]: event-triggered inference, findings reports and their delivery (docs/ai.md).
+  bool ai_enabled = true;
+  std::string ai_engine = "default";  // default, onnxruntime, opencv-dnn, kserve-v2
+  std::string ai_remote_url;          // kserve-v2: base URL of the KServe v2 endpoint
+  std::string ai_remote_token_env;    // kserve-v2: environment variable with a bearer token
+  int ai_workers = 2;
+  int ai_engine_threads = 1;
+  int ai_max_batch = 8;
+  int ai_max_attempts = 5;
+  std::vector<std::string> ai_notify;  // AE titles of dimse.peers that receive every report
+  int ai_notify_max_attempts = 20;
+  std::vector<AiRule> ai_rules;
+
   std::string CatalogPath() const;
   std::string AuditPath() const;
   std::string BlobPath() const;
   std::string ArchiveStagingPath() const;
+  std::string AiRecordsPath() const;  // <data_dir>/ai.sqlite
+  std::string JobsPath() const;       // <data_dir>/jobs.sqlite
   // Looks up a peer by AE title; nullptr when unknown.
   const DicomPeer* FindPeer(const std::string& ae_title) const;
 };

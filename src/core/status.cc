@@ -50,7 +50,16 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
+  Status out(code_, std::string(context) + ": " + message_);
+  out.retry_after_seconds_ = retry_after_seconds_;
+  return out;
+}
+
+Status Status::WithRetryAfter(std::chrono::seconds delay) const {
+  if (ok()) return *this;
+  Status out = *this;
+  out.retry_after_seconds_ = delay.count() < 0 ? 0 : static_cast<int64_t>(delay.count());
+  return out;
 }
 
 }  // namespace strata

@@ -4,6 +4,8 @@
 // Thread-safety: values; no shared state.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -47,18 +49,28 @@ class [[nodiscard]] Status {
   // "NOT_FOUND: no such study" style text for logs and errors.
   std::string ToString() const;
 
-  // Returns a copy whose message is prefixed with `context: `.
+  // Returns a copy whose message is prefixed with `context: ` (the retry hint is kept).
   Status WithContext(std::string_view context) const;
+
+  // Returns a copy that tells the caller when trying again may succeed (e.g. an object being
+  // rehydrated from the Archive tier). A negative delay counts as 0. An OK status carries no
+  // hint: returned unchanged.
+  Status WithRetryAfter(std::chrono::seconds delay) const;
+  // Seconds after which a retry may succeed; nullopt when the status gives no hint. HTTP sends
+  // it as Retry-After (RFC 9110 §10.2.3).
+  std::optional<int64_t> retry_after_seconds() const { return retry_after_seconds_; }
 
   void IgnoreError() const {}
 
   friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_ && a.message_ == b.message_;
+    return a.code_ == b.code_ && a.message_ == b.message_ &&
+           a.retry_after_seconds_ == b.retry_after_seconds_;
   }
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::optional<int64_t> retry_after_seconds_;
 };
 
 inline Status OkStatus() { return Status(); }

@@ -68,5 +68,22 @@ TEST(StatusMacrosTest, ReturnIfError) {
   EXPECT_EQ(Both(1, -2).code(), StatusCode::kFailedPrecondition);
 }
 
+TEST(StatusTest, RetryAfterHintSurvivesContextAndResult) {
+  Status plain = Unavailable("archive tier");
+  EXPECT_EQ(plain.retry_after_seconds(), std::nullopt);
+  Status hinted = plain.WithRetryAfter(std::chrono::seconds(90));
+  EXPECT_EQ(hinted.retry_after_seconds(), 90);
+  EXPECT_EQ(hinted.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(hinted.message(), "archive tier");
+  EXPECT_NE(hinted, plain) << "the hint is part of the value";
+  Status wrapped = hinted.WithContext("open dicom/1/2/3.dcm");
+  EXPECT_EQ(wrapped.retry_after_seconds(), 90);
+  EXPECT_EQ(wrapped.message(), "open dicom/1/2/3.dcm: archive tier");
+  Result<int> result(hinted);
+  EXPECT_EQ(result.status().retry_after_seconds(), 90);
+  EXPECT_EQ(Unavailable("x").WithRetryAfter(std::chrono::seconds(-5)).retry_after_seconds(), 0);
+  EXPECT_EQ(OkStatus().WithRetryAfter(std::chrono::seconds(3)).retry_after_seconds(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace strata

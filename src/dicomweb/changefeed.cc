@@ -12,6 +12,7 @@
 
 #include "core/time_format.h"
 #include "dicomweb/handlers.h"
+#include "dicomweb/request_params.h"
 
 namespace strata::dicomweb {
 namespace {
@@ -19,19 +20,9 @@ namespace {
 constexpr size_t kDefaultLimit = 100;
 constexpr size_t kMaxLimit = 1000;
 
-Result<int64_t> ParseInteger(const std::string& name, const std::string& text) {
-  int64_t v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < 0) {
-    return InvalidArgument("query parameter '" + name + "' must be a non-negative integer, not '" +
-                           text + "'");
-  }
-  return v;
-}
-
 // Unix milliseconds, or "YYYY-MM-DDTHH:MM:SSZ" (UTC).
 Result<int64_t> ParseTime(const std::string& name, const std::string& text) {
-  if (text.find('-') == std::string::npos) return ParseInteger(name, text);
+  if (text.find('-') == std::string::npos) return ParseNonNegative(name, text);
   std::tm tm{};
   int consumed = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
@@ -52,9 +43,9 @@ Result<catalog::ChangeQuery> ParseChangeQuery(const Request& request) {
   q.limit = kDefaultLimit;
   for (const auto& [name, value] : request.query) {
     if (name == "offset") {
-      STRATA_ASSIGN_OR_RETURN(q.after_seq, ParseInteger(name, value));
+      STRATA_ASSIGN_OR_RETURN(q.after_seq, ParseNonNegative(name, value));
     } else if (name == "limit") {
-      STRATA_ASSIGN_OR_RETURN(int64_t limit, ParseInteger(name, value));
+      STRATA_ASSIGN_OR_RETURN(int64_t limit, ParseNonNegative(name, value));
       if (limit < 1 || limit > static_cast<int64_t>(kMaxLimit)) {
         return InvalidArgument("query parameter 'limit' must be between 1 and " +
                                std::to_string(kMaxLimit));

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ai/ai_pipeline.h"
 #include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
@@ -53,9 +54,11 @@ class DicomWebServer {
 };
 
 // The services must outlive the server. Every route authenticates with `authenticator` and
-// records its accesses in `audit`.
+// records its accesses in `audit`. With `ai`, the server also answers /ai/v1 and the KServe v2
+// routes (/v2).
 std::unique_ptr<DicomWebServer> CreateDicomWebServer(
     const DicomWebOptions& options, ingest::IngestService& ingest, catalog::Catalog& catalog,
-    blob::BlobStore& blobs, const security::Authenticator& authenticator, audit::AuditLog& audit);
+    blob::BlobStore& blobs, const security::Authenticator& authenticator, audit::AuditLog& audit,
+    ai::AiPipeline* ai = nullptr);
 
 }  // namespace strata::dicomweb

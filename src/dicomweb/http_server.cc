@@ -86,7 +86,9 @@ Response Response::Json(int status, std::string body, std::string content_type) 
 }
 
 Response Response::Error(const Status& status) {
-  return Error(HttpStatusFor(status.code()), status.message());
+  Response r = Error(HttpStatusFor(status.code()), status.message());
+  for (auto& header : ErrorHeaders(status)) r.headers.push_back(std::move(header));
+  return r;
 }
 
 Response Response::Error(int http_status, const std::string& reason) {

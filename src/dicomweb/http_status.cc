@@ -83,4 +83,12 @@ std::string ErrorBody(int http_status, const std::string& reason) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+std::vector<std::pair<std::string, std::string>> ErrorHeaders(const Status& status) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!status.ok() && status.retry_after_seconds()) {
+    headers.emplace_back("Retry-After", std::to_string(*status.retry_after_seconds()));
+  }
+  return headers;
+}
+
 }  // namespace strata::dicomweb

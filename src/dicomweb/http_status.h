@@ -5,6 +5,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -19,5 +21,10 @@ const char* HttpReasonPhrase(int http_status);
 // The error body sent with a failure: {"status": 404, "error": "Not Found", "reason": "..."}.
 // The reason is `status.message()`, written for a human reader.
 std::string ErrorBody(int http_status, const std::string& reason);
+
+// Headers sent with the error response for `status`, beyond Content-Type: "Retry-After" (in
+// seconds, RFC 9110 §10.2.3) when the status carries a retry hint, e.g. a 503 for an object
+// still being rehydrated from the Archive tier; empty otherwise.
+std::vector<std::pair<std::string, std::string>> ErrorHeaders(const Status& status);
 
 }  // namespace strata::dicomweb

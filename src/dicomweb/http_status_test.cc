@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "dicomweb/http_server.h"
 
 namespace strata::dicomweb {
 namespace {
@@ -51,6 +54,24 @@ TEST(HttpStatusTest, ErrorBodyIsJsonWithReason) {
 TEST(HttpStatusTest, ErrorBodySurvivesInvalidUtf8) {
   auto body = nlohmann::json::parse(ErrorBody(400, std::string("bad \xff value")));
   EXPECT_EQ(body["status"], 400);
+}
+
+TEST(HttpStatusTest, RetryHintBecomesRetryAfterHeader) {
+  Status rehydrating = Unavailable("object k is in the Archive tier; rehydration started")
+                           .WithRetryAfter(std::chrono::seconds(3600))
+                           .WithContext("retrieve");
+  EXPECT_EQ(HttpStatusFor(rehydrating.code()), 503);
+  const std::vector<std::pair<std::string, std::string>> expected = {{"Retry-After", "3600"}};
+  EXPECT_EQ(ErrorHeaders(rehydrating), expected);
+  EXPECT_TRUE(ErrorHeaders(Unavailable("down")).empty());
+  EXPECT_TRUE(ErrorHeaders(OkStatus()).empty());
+
+  // The server's error responses carry it.
+  Response response = Response::Error(rehydrating);
+  EXPECT_EQ(response.status, 503);
+  EXPECT_NE(std::find(response.headers.begin(), response.headers.end(),
+                      std::pair<std::string, std::string>("Retry-After", "3600")),
+            response.headers.end());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The route table of /dicomweb and the DicomWebServer that owns the HTTP listener.
 #include <utility>
 
+#include "dicomweb/ai_handlers.h"
 #include "dicomweb/handlers.h"
 
 namespace strata::dicomweb {
@@ -13,7 +14,7 @@ class BeastDicomWebServer : public DicomWebServer {
  public:
   BeastDicomWebServer(const DicomWebOptions& options, ingest::IngestService& ingest,
                       catalog::Catalog& catalog, blob::BlobStore& blobs,
-                      const AccessControl& access)
+                      const AccessControl& access, ai::AiPipeline* ai)
       : services_{options, ingest, catalog, blobs, access}, http_(HttpOptions(options)) {
     Services* s = &services_;
     // Every route is registered through here, so none escapes authentication and audit.
@@ -70,6 +71,40 @@ class BeastDicomWebServer : public DicomWebServer {
     route("POST", base + "/studies/{study}", Role::kWriter, "stow.request", stow);
     route("GET", "/changefeed", Role::kReader, "changefeed.read",
           [s](Request& r) { return HandleChangeFeed(*s, r); });
+    if (ai) AddAiRoutes(route, *ai, ingest);
+  }
+
+  // /ai/v1 and the KServe v2 (Open Inference Protocol) routes. Any authenticated user may
+  // read results and review them (the reviewer is the token's name); the job list is for
+  // admins. KServe health carries no data and answers without credentials, for probes.
+  template <typename Route>
+  void AddAiRoutes(Route& route, ai::AiPipeline& ai, ingest::IngestService& ingest) {
+    ai::AiPipeline* a = &ai;
+    ingest::IngestService* in = &ingest;
+    route("GET", "/ai/v1/models", Role::kReader, "ai.models",
+          [a](Request& r) { return HandleAiModels(*a, r); });
+    route("POST", "/ai/v1/models/{name}/infer", Role::kReader, "ai.infer",
+          [a, in](Request& r) { return HandleAiInfer(*a, *in, r); });
+    route("GET", "/ai/v1/results", Role::kReader, "ai.results",
+          [a](Request& r) { return HandleAiResults(*a, r); });
+    route("GET", "/ai/v1/results/{id}", Role::kReader, "ai.result",
+          [a](Request& r) { return HandleAiResult(*a, r); });
+    route("POST", "/ai/v1/results/{id}/review", Role::kReader, "ai.review",
+          [a](Request& r) { return HandleAiReview(*a, r); });
+    route("GET", "/ai/v1/stats", Role::kReader, "ai.stats",
+          [a](Request& r) { return HandleAiStats(*a, r); });
+    route("GET", "/ai/v1/jobs", Role::kAdmin, "ai.jobs",
+          [a](Request& r) { return HandleAiJobs(*a, r); });
+    http_.AddRoute("GET", "/v2/health/live", HandleKServeHealth);
+    http_.AddRoute("GET", "/v2/health/ready", HandleKServeHealth);
+    auto metadata = [a](Request& r) { return HandleKServeMetadata(*a, r); };
+    route("GET", "/v2/models/{name}", Role::kReader, "kserve.metadata", metadata);
+    route("GET", "/v2/models/{name}/versions/{version}", Role::kReader, "kserve.metadata",
+          metadata);
+    auto infer = [a](Request& r) { return HandleKServeInfer(*a, r); };
+    route("POST", "/v2/models/{name}/infer", Role::kReader, "kserve.infer", infer);
+    route("POST", "/v2/models/{name}/versions/{version}/infer", Role::kReader, "kserve.infer",
+          infer);
   }
 
   Status Start() override { return http_.Start(); }
@@ -95,11 +130,14 @@ class BeastDicomWebServer : public DicomWebServer {
 
 }  // namespace
 
-std::unique_ptr<DicomWebServer> CreateDicomWebServer(
-    const DicomWebOptions& options, ingest::IngestService& ingest, catalog::Catalog& catalog,
-    blob::BlobStore& blobs, const security::Authenticator& authenticator, audit::AuditLog& audit) {
+std::unique_ptr<DicomWebServer> CreateDicomWebServer(const DicomWebOptions& options,
+                                                     ingest::IngestService& ingest,
+                                                     catalog::Catalog& catalog,
+                                                     blob::BlobStore& blobs,
+                                                     const security::Authenticator& authenticator,
+                                                     audit::AuditLog& audit, ai::AiPipeline* ai) {
   return std::make_unique<BeastDicomWebServer>(options, ingest, catalog, blobs,
-                                               AccessControl{&authenticator, &audit});
+                                               AccessControl{&authenticator, &audit}, ai);
 }
 
 }  // namespace strata::dicomweb

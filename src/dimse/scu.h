@@ -1,4 +1,5 @@
-// Storage SCU pieces for C-MOVE and C-GET sub-operations (PS3.4 C.4.2.3, C.4.3.3).
+// Storage SCU pieces for C-MOVE and C-GET sub-operations (PS3.4 C.4.2.3, C.4.3.3) and for
+// sending files to a peer (store_scu.h).
 //
 // Internal to the dimse module. Thread-safety: a StoreAssociation belongs to one thread.
 #pragma once
@@ -39,6 +40,28 @@ Status SendInstance(T_ASC_Association* assoc, blob::BlobStore& blobs,
                     const catalog::InstanceLocation& location, const SubOperationOptions& options,
                     bool* warning);
 
+// A Part 10 file to send, with what its file meta information and data set say.
+struct FileToSend {
+  std::string path;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+};
+
+// Sends the Part 10 file `file` on `assoc` as a C-STORE-RQ, in its own transfer syntax when a
+// context for it was accepted, else transcoded (into a temporary file in the system's temp
+// folder, removed afterwards) to an accepted native syntax. OK when the peer answered success
+// or a warning (0001 or Bxxx; then *warning is set). Fails like SendInstance, except that the
+// kAborted message also carries the peer's Error Comment, and with kUnavailable when no
+// temporary file can be made.
+Status SendFile(T_ASC_Association* assoc, const FileToSend& file,
+                const SubOperationOptions& options, bool* warning);
+
+// OK when `assoc` has an accepted presentation context to send an object of `sop_class_uid`
+// stored in `transfer_syntax_uid` (as is or transcoded); kFailedPrecondition otherwise.
+Status CheckCanSend(T_ASC_Association* assoc, const std::string& sop_class_uid,
+                    const std::string& transfer_syntax_uid, bool require_scp_role = false);
+
 // An association Strata opened to a C-MOVE destination, released (or aborted) on destruction.
 class StoreAssociation {
  public:
@@ -46,6 +69,12 @@ class StoreAssociation {
   // syntaxes plus explicit/implicit LE as fallbacks. kUnavailable when the peer cannot be
   // reached or rejects the association.
   static Result<std::unique_ptr<StoreAssociation>> Open(
+      const DicomPeer& peer, const std::string& our_ae, int max_pdu, int timeout_seconds,
+      const std::vector<std::pair<std::string, std::string>>& objects);
+  // As Open, but an association on which the peer accepted none of the proposed contexts is
+  // returned as well (Open fails with kUnavailable), so that the caller can tell a peer that
+  // does not take these SOP classes (CheckCanSend: kFailedPrecondition) from an outage.
+  static Result<std::unique_ptr<StoreAssociation>> OpenEvenWithoutContexts(
       const DicomPeer& peer, const std::string& our_ae, int max_pdu, int timeout_seconds,
       const std::vector<std::pair<std::string, std::string>>& objects);
   ~StoreAssociation();
@@ -58,6 +87,9 @@ class StoreAssociation {
 
  private:
   StoreAssociation(T_ASC_Network* net, T_ASC_Association* assoc) : net_(net), assoc_(assoc) {}
+  static Result<std::unique_ptr<StoreAssociation>> Connect(
+      const DicomPeer& peer, const std::string& our_ae, int max_pdu, int timeout_seconds,
+      const std::vector<std::pair<std::string, std::string>>& objects, bool require_context);
   T_ASC_Network* net_;
   T_ASC_Association* assoc_;
   bool broken_ = false;

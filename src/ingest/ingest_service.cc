@@ -1,6 +1,5 @@
 #include "ingest/ingest_service.h"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "blob/crypto_util.h"
 #include "core/log.h"
 #include "dicom/dicom_file.h"
 
@@ -21,35 +21,6 @@ namespace strata::ingest {
 namespace {
 
 using catalog::PutOutcome;
-
-// SHA-256 (hex) of the bytes of `path` from `offset` on, read in bounded chunks.
-Result<std::string> Sha256OfFile(const std::string& path, uint64_t offset) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Unavailable("cannot read " + path);
-  if (offset > 0 && std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0) {
-    std::fclose(f);
-    return InvalidArgument("file shorter than its meta information");
-  }
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<unsigned char> buf(1 << 20);
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx, buf.data(), n);
-  bool read_error = std::ferror(f) != 0;
-  std::fclose(f);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  if (read_error) return Unavailable("read error on " + path);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
-}
 
 std::string BaseKey(const dicom::InstanceMetadata& m) {
   return "dicom/" + m.study_instance_uid + "/" + m.series_instance_uid + "/" + m.sop_instance_uid;
@@ -110,7 +81,7 @@ class IngestServiceImpl final : public IngestService {
     for (const auto& staged : blobs_.StagedLeftovers()) {
       ++staged_files;
       auto parsed = dicom::ReadInstance(staged);
-      auto sha = parsed.ok() ? Sha256OfFile(staged, parsed->dataset_offset)
+      auto sha = parsed.ok() ? blob::Sha256HexOfFile(staged, parsed->dataset_offset)
                              : Result<std::string>(parsed.status());
       if (sha.ok()) {
         STRATA_RETURN_IF_ERROR(RemoveUncommitted(parsed->metadata, *sha, &removed_objects));
@@ -155,7 +126,7 @@ class IngestServiceImpl final : public IngestService {
                                 *request.expected_sop_instance_uid);
     }
     STRATA_ASSIGN_OR_RETURN(std::string sha,
-                            Sha256OfFile(request.staged_path, parsed.dataset_offset));
+                            blob::Sha256HexOfFile(request.staged_path, parsed.dataset_offset));
     struct stat staged_stat {};
     if (::stat(request.staged_path.c_str(), &staged_stat) != 0) {
       return Internal("staged file vanished: " + request.staged_path);
@@ -235,7 +206,7 @@ class IngestServiceImpl final : public IngestService {
   // SHA-256 of the data set of a stored object or a staged file.
   static Result<std::string> ContentSha(const std::string& path) {
     STRATA_ASSIGN_OR_RETURN(dicom::ParsedInstance parsed, dicom::ReadInstance(path));
-    return Sha256OfFile(path, parsed.dataset_offset);
+    return blob::Sha256HexOfFile(path, parsed.dataset_offset);
   }
   Result<std::string> StoredContentSha(const std::string& key) {
     STRATA_ASSIGN_OR_RETURN(auto object, blobs_.Open(key));
@@ -312,6 +283,9 @@ class IngestServiceImpl final : public IngestService {
         {"series_instance_uid", r.metadata.series_instance_uid},
         {"sop_instance_uid", r.metadata.sop_instance_uid},
         {"sop_class_uid", r.metadata.sop_class_uid},
+        {"modality", r.metadata.modality},
+        {"body_part_examined", r.metadata.body_part_examined},
+        {"source_ae", r.source_ae},
         {"blob_key", r.blob_key},
         {"sha256", r.sha256_hex},
     };

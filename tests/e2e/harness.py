@@ -1320,3 +1320,78 @@ class Azurite:
         if status != 200:
             raise ServerError(f"Get Blob {name} answered {status}: {body[:300]!r}")
         return body, headers
+
+
+# ---------------------------------------------------------------------------------------------
+# Orthanc (Debian package) as the hospital's PACS.
+
+
+class Orthanc:
+    """Orthanc with DICOM and REST on loopback ports of the suite's private network namespace
+    (Orthanc cannot bind 127.0.0.1 alone; the namespace has nothing else), stopped by PID.
+    Accepts C-STORE from any AE. Not thread-safe: one controlling thread."""
+
+    aet = "ORTHANC"
+
+    def __init__(self):
+        self.port = free_port()
+        self.http_port = free_port()
+        self.workdir = temp_dir("strata-orthanc-")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "Orthanc":
+        binary = shutil.which("Orthanc")
+        if not binary:
+            raise ServerError("Orthanc not found (Debian package orthanc; run tools/setup.sh)")
+        config = {
+            "Name": "strata-e2e-pacs",
+            "StorageDirectory": str(self.workdir / "storage"),
+            "IndexDirectory": str(self.workdir / "index"),
+            "Plugins": [], "LuaScripts": [],
+            "HttpServerEnabled": True, "HttpPort": self.http_port,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+            "OrthancExplorerEnabled": False, "WebDavEnabled": False,
+            "DicomServerEnabled": True, "DicomAet": self.aet, "DicomPort": self.port,
+            "DicomCheckCalledAet": False, "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowEcho": True, "SaveJobs": False,
+        }
+        path = self.workdir / "orthanc.json"
+        path.write_text(json.dumps(config))
+        log = open(self.workdir / "orthanc.log", "ab")
+        try:
+            self.proc = _spawn([binary, str(path)], cwd=self.workdir, stdout=log, stderr=log,
+                               stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"Orthanc exited with {self.proc.returncode} during start-up")
+            if wait_port_open(self.port, timeout=0.2) and wait_port_open(self.http_port, 0.2):
+                return self
+        raise ServerError(f"Orthanc did not listen within {timeout} s")
+
+    def rest(self, method: str, path: str, body: bytes | None = None) -> HttpResult:
+        return http_request(self.http_port, method, path, body=body, role=None)
+
+    def find_instance(self, sop_instance_uid: str) -> str | None:
+        """Orthanc's id of the instance with this SOP Instance UID, or None."""
+        query = {"Level": "Instance", "Query": {"SOPInstanceUID": sop_instance_uid}}
+        r = self.rest("POST", "/tools/find", json.dumps(query).encode())
+        ids = r.json() if r.status == 200 else []
+        return ids[0] if ids else None
+
+    def instance_file(self, orthanc_id: str) -> bytes:
+        r = self.rest("GET", f"/instances/{orthanc_id}/file")
+        if r.status != 200:
+            raise ServerError(f"Orthanc GET file: {r.status}")
+        return r.body
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, timeout=10)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,170 @@
+// AiPipeline: event-triggered inference, findings reports and PACS notification.
+//
+//   outbox --router--> "ai.infer" jobs --workers--> result (AiRecords, unique per instance and
+//   model version) --> Comprehensive SR written and stored through IngestService like any
+//   instance --> "ai.notify" jobs --notifier--> C-STORE to each configured PACS
+//
+// The router is an outbox consumer with its own durable cursor ("ai-router"): every stored
+// instance is matched against the active models (routing.h) and each match becomes a job
+// whose idempotency key names the instance and model version, so replaying the outbox after a
+// crash enqueues nothing twice. Workers lease jobs (a crashed worker's lease expires and
+// another takes the job), group leased jobs of one model into batches, and record each result
+// before writing its report. The report's UIDs and content derive from the result alone, so a
+// retry writes a byte-identical SR, which ingest answers as a duplicate: exactly one result and
+// one SR per (instance, model version), whatever crashes and retries happened.
+//
+// One SR per source instance and model version (for the per-instance runs a radiograph needs;
+// a per-series rule yields one SR per instance of the series too).
+//
+// Thread-safety: Start/Stop from one controlling thread; every other method may be called
+// concurrently. Ownership: borrows every service, which must outlive the pipeline.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ai/ai_records.h"
+#include "ai/routing.h"
+#include "blob/blob_store.h"
+#include "catalog/catalog.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "inference/inference_engine.h"
+#include "ingest/ingest_service.h"
+#include "jobs/job_queue.h"
+
+namespace strata::ai {
+
+inline constexpr char kRouterConsumer[] = "ai-router";
+inline constexpr char kInferJob[] = "ai.infer";
+inline constexpr char kNotifyJob[] = "ai.notify";
+
+struct AiPipelineOptions {
+  std::string consumer = kRouterConsumer;  // the router's outbox cursor
+  std::vector<RoutingRule> rules;
+  int workers = 2;               // inference threads
+  size_t max_batch = 8;          // images per inference call
+  size_t router_batch = 200;     // outbox events per router step
+  int max_attempts = 5;          // of an inference job
+  int notify_max_attempts = 20;  // of a delivery to a PACS
+  std::chrono::milliseconds lease{5 * 60 * 1000};
+  std::chrono::milliseconds poll_interval{500};
+  std::chrono::milliseconds retry_base{2000};  // doubled per attempt, capped at retry_max
+  std::chrono::milliseconds retry_max{5 * 60 * 1000};
+  // PACS destinations that receive every findings report by C-STORE.
+  std::vector<DicomPeer> notify;
+  std::string calling_ae = "STRATA";
+  // Unix time in ms; empty: the system clock.
+  std::function<int64_t()> now_ms;
+};
+
+// One label's outcome.
+struct Finding {
+  std::string label;
+  double probability = 0;
+  double threshold = 0;
+  bool positive = false;
+};
+
+// A synchronous inference (the online endpoint): nothing is recorded or stored.
+struct InferOutcome {
+  std::string model_name;
+  std::string model_version;
+  std::string engine;
+  std::vector<Finding> findings;
+  double latency_ms = 0;
+};
+
+struct PipelineCounters {
+  uint64_t routed_events = 0;
+  uint64_t jobs_enqueued = 0;
+  uint64_t inferences = 0;
+  uint64_t reports_stored = 0;
+  uint64_t notifications_sent = 0;
+  uint64_t failures = 0;
+};
+
+class AiPipeline {
+ public:
+  AiPipeline(catalog::Catalog& catalog, blob::BlobStore& blobs, ingest::IngestService& ingest,
+             jobs::JobQueue& jobs, AiRecords& records, inference::InferenceEngine& engine,
+             AiPipelineOptions options);
+  ~AiPipeline();
+  AiPipeline(const AiPipeline&) = delete;
+  AiPipeline& operator=(const AiPipeline&) = delete;
+
+  // Starts the router, the inference workers and the notifier. Idempotent.
+  void Start();
+  // Stops them after their current step and joins them. Idempotent.
+  void Stop();
+
+  // One router step: routes up to router_batch outbox events. Returns how many events it moved
+  // past. For tests and the router thread (must not run concurrently with it).
+  Result<size_t> RouteOnce();
+  // One worker step: leases and runs up to max_batch inference jobs. Returns how many it ran.
+  Result<size_t> InferOnce(const std::string& worker);
+  // One notifier step: leases and delivers pending reports. Returns how many it handled.
+  Result<size_t> NotifyOnce(const std::string& worker);
+
+  // Runs the active version of `model_name` on the Part 10 file at `path`. kNotFound for an
+  // unknown or inactive model; preprocessing errors as inference/preprocess.h says.
+  Result<InferOutcome> InferFile(const std::string& model_name, const std::string& path);
+  // Scores prepared tensors with a registered model version ("" = the active one); the
+  // KServe v2 endpoint's path. Also returns the model's card.
+  Result<std::vector<inference::Scores>> InferTensors(const std::string& model_name,
+                                                      const std::string& version,
+                                                      std::span<const inference::Tensor> batch,
+                                                      inference::ModelCard* card);
+  // The card of a registered version ("" = the active one).
+  Result<inference::ModelCard> Card(const std::string& model_name, const std::string& version);
+
+  AiRecords& records() { return records_; }
+  jobs::JobQueue& jobs() { return jobs_; }
+  PipelineCounters Counters();
+
+ private:
+  struct Loaded;
+  struct PendingImage;
+
+  Result<std::shared_ptr<Loaded>> Load(const std::string& name, const std::string& version);
+  Status RunJobs(const std::string& worker, const std::shared_ptr<Loaded>& model,
+                 std::vector<jobs::Job>& batch);
+  Status FinishResult(const std::shared_ptr<Loaded>& model, const InferenceResult& result,
+                      const std::string& source_path);
+  Status Deliver(const jobs::Job& job);
+  int64_t RetryAt(int attempts) const;
+  int64_t NowMs() const;
+  void Wake();
+  // Waits up to `delay` or until woken or stopping; false when stopping.
+  bool Wait(std::chrono::milliseconds delay);
+  void Count(uint64_t PipelineCounters::*field, uint64_t n = 1);
+
+  catalog::Catalog& catalog_;
+  blob::BlobStore& blobs_;
+  ingest::IngestService& ingest_;
+  jobs::JobQueue& jobs_;
+  AiRecords& records_;
+  inference::InferenceEngine& engine_;
+  const AiPipelineOptions options_;
+
+  std::mutex models_mutex_;
+  std::map<std::string, std::shared_ptr<Loaded>> models_;  // by "name\nversion"
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  uint64_t wake_generation_ = 0;
+  PipelineCounters counters_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace strata::ai

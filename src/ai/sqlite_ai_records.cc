@@ -1,0 +1,434 @@
+#include "ai/sqlite_ai_records.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+namespace strata::ai {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS models (
+  name TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, onnx_key TEXT NOT NULL,
+  card_json TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, registered_at_ms INTEGER NOT NULL,
+  registered_by TEXT NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS results (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, model_name TEXT NOT NULL, model_version TEXT NOT NULL,
+  study_uid TEXT NOT NULL, series_uid TEXT NOT NULL, sop_uid TEXT NOT NULL, engine TEXT NOT NULL,
+  findings_json TEXT NOT NULL, any_positive INTEGER NOT NULL, latency_ms REAL NOT NULL,
+  created_at_ms INTEGER NOT NULL, report_sop_uid TEXT NOT NULL DEFAULT '',
+  UNIQUE (sop_uid, model_name, model_version));
+CREATE INDEX IF NOT EXISTS results_by_study ON results (study_uid);
+CREATE TABLE IF NOT EXISTS reviews (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, result_id INTEGER NOT NULL REFERENCES results (id),
+  reviewer TEXT NOT NULL, agree INTEGER NOT NULL, comment TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS reviews_by_result ON reviews (result_id);
+)sql";
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One prepared statement, finalised when destroyed.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(int i, const std::string& v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  // True with a row, false when done.
+  Result<bool> Step() {
+    if (rc_ != SQLITE_OK) return Error("prepare");
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    rc_ = rc;
+    return Error("step");
+  }
+  Status Run() {
+    auto r = Step();
+    return r.ok() ? OkStatus() : r.status();
+  }
+  std::string Text(int c) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, c);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
+  double Real(int c) const { return sqlite3_column_double(stmt_, c); }
+
+ private:
+  Status Error(const char* what) const {
+    std::string text = std::string("AI records: ") + what + ": " + sqlite3_errmsg(db_);
+    if (rc_ == SQLITE_BUSY || rc_ == SQLITE_LOCKED) return Aborted(text);
+    if ((rc_ & 0xff) == SQLITE_CONSTRAINT) return FailedPrecondition(text);
+    return Internal(text);
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+constexpr const char* kModelColumns =
+    "name, version, sha256, onnx_key, card_json, active, registered_at_ms, registered_by";
+constexpr const char* kResultColumns =
+    "id, model_name, model_version, study_uid, series_uid, sop_uid, engine, findings_json, "
+    "any_positive, latency_ms, created_at_ms, report_sop_uid";
+
+RegisteredModel ModelFromRow(const Stmt& s) {
+  return {s.Text(0), s.Text(1),     s.Text(2), s.Text(3),
+          s.Text(4), s.Int(5) != 0, s.Int(6),  s.Text(7)};
+}
+
+InferenceResult ResultFromRow(const Stmt& s) {
+  InferenceResult r;
+  r.id = s.Int(0);
+  r.model_name = s.Text(1);
+  r.model_version = s.Text(2);
+  r.study_uid = s.Text(3);
+  r.series_uid = s.Text(4);
+  r.sop_uid = s.Text(5);
+  r.engine = s.Text(6);
+  r.findings_json = s.Text(7);
+  r.any_positive = s.Int(8) != 0;
+  r.latency_ms = s.Real(9);
+  r.created_at_ms = s.Int(10);
+  r.report_sop_uid = s.Text(11);
+  return r;
+}
+
+class SqliteAiRecords : public AiRecords {
+ public:
+  SqliteAiRecords(sqlite3* db, SqliteAiRecordsOptions options)
+      : db_(db), options_(std::move(options)) {}
+  ~SqliteAiRecords() override { sqlite3_close(db_); }
+
+  Status Init() {
+    sqlite3_busy_timeout(db_, 10000);
+    if (sqlite3_exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr,
+                     nullptr) != SQLITE_OK) {
+      return InvalidArgument(std::string("AI records: not an SQLite database: ") +
+                             sqlite3_errmsg(db_));
+    }
+    Stmt version(db_, "PRAGMA user_version");
+    STRATA_ASSIGN_OR_RETURN(bool row, version.Step());
+    int64_t found = row ? version.Int(0) : 0;
+    if (found > kSchemaVersion) {
+      return InvalidArgument("AI records: schema version " + std::to_string(found) +
+                             " is newer than this Strata (" + std::to_string(kSchemaVersion) + ")");
+    }
+    return Transaction([&]() -> Status {
+      if (sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
+        return InvalidArgument(std::string("AI records: cannot create the schema: ") +
+                               sqlite3_errmsg(db_));
+      }
+      return Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    });
+  }
+
+  Status RegisterModel(const RegisteredModel& model) override {
+    if (model.name.empty() || model.version.empty() || model.sha256_hex.empty()) {
+      return InvalidArgument("model registration needs a name, a version and a SHA-256");
+    }
+    return Transaction([&]() -> Status {
+      Stmt existing(db_, "SELECT sha256 FROM models WHERE name = ?1 AND version = ?2");
+      existing.Bind(1, model.name).Bind(2, model.version);
+      STRATA_ASSIGN_OR_RETURN(bool found, existing.Step());
+      if (found) {
+        if (existing.Text(0) == model.sha256_hex) return OkStatus();
+        return AlreadyExists("model " + model.name + " version " + model.version +
+                             " is already registered with different content (sha256 " +
+                             existing.Text(0) + ")");
+      }
+      Stmt any_active(db_, "SELECT count(*) FROM models WHERE name = ?1 AND active = 1");
+      any_active.Bind(1, model.name);
+      STRATA_ASSIGN_OR_RETURN(bool row, any_active.Step());
+      const bool first_active = row && any_active.Int(0) == 0;
+      Stmt insert(db_,
+                  "INSERT INTO models (name, version, sha256, onnx_key, card_json, active, "
+                  "registered_at_ms, registered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      insert.Bind(1, model.name)
+          .Bind(2, model.version)
+          .Bind(3, model.sha256_hex)
+          .Bind(4, model.onnx_key)
+          .Bind(5, model.card_json)
+          .Bind(6, int64_t{first_active ? 1 : 0})
+          .Bind(7, model.registered_at_ms ? model.registered_at_ms : NowMs())
+          .Bind(8, model.registered_by);
+      return insert.Run();
+    });
+  }
+
+  Result<std::vector<RegisteredModel>> ListModels() override {
+    return Models(std::string("SELECT ") + kModelColumns +
+                  " FROM models ORDER BY name, registered_at_ms, version");
+  }
+
+  Result<std::vector<RegisteredModel>> ActiveModels() override {
+    return Models(std::string("SELECT ") + kModelColumns +
+                  " FROM models WHERE active = 1 ORDER BY name");
+  }
+
+  Result<std::optional<RegisteredModel>> GetModel(const std::string& name,
+                                                  const std::string& version) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, (std::string("SELECT ") + kModelColumns +
+                 " FROM models WHERE name = ?1 AND version = ?2")
+                    .c_str());
+    s.Bind(1, name).Bind(2, version);
+    STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<RegisteredModel>();
+    return std::optional<RegisteredModel>(ModelFromRow(s));
+  }
+
+  Status Activate(const std::string& name, const std::string& version) override {
+    return Transaction([&]() -> Status {
+      Stmt exists(db_, "SELECT 1 FROM models WHERE name = ?1 AND version = ?2");
+      exists.Bind(1, name).Bind(2, version);
+      STRATA_ASSIGN_OR_RETURN(bool found, exists.Step());
+      if (!found) return NotFound("model " + name + " version " + version + " is not registered");
+      Stmt update(db_, "UPDATE models SET active = (version = ?2) WHERE name = ?1");
+      update.Bind(1, name).Bind(2, version);
+      return update.Run();
+    });
+  }
+
+  Status Deactivate(const std::string& name) override {
+    return Transaction([&]() -> Status {
+      Stmt update(db_, "UPDATE models SET active = 0 WHERE name = ?1");
+      update.Bind(1, name);
+      STRATA_RETURN_IF_ERROR(update.Run());
+      if (sqlite3_changes(db_) == 0) return NotFound("model " + name + " is not registered");
+      return OkStatus();
+    });
+  }
+
+  Result<RecordOutcome> RecordResult(const InferenceResult& r) override {
+    if (r.sop_uid.empty() || r.model_name.empty() || r.model_version.empty()) {
+      return InvalidArgument("an inference result needs an instance and a model version");
+    }
+    RecordOutcome outcome;
+    Status status = Transaction([&]() -> Status {
+      Stmt insert(db_,
+                  "INSERT INTO results (model_name, model_version, study_uid, series_uid, "
+                  "sop_uid, engine, findings_json, any_positive, latency_ms, created_at_ms, "
+                  "report_sop_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                  "ON CONFLICT (sop_uid, model_name, model_version) DO NOTHING");
+      insert.Bind(1, r.model_name)
+          .Bind(2, r.model_version)
+          .Bind(3, r.study_uid)
+          .Bind(4, r.series_uid)
+          .Bind(5, r.sop_uid)
+          .Bind(6, r.engine)
+          .Bind(7, r.findings_json)
+          .Bind(8, int64_t{r.any_positive ? 1 : 0})
+          .Bind(9, r.latency_ms)
+          .Bind(10, r.created_at_ms ? r.created_at_ms : NowMs())
+          .Bind(11, r.report_sop_uid);
+      STRATA_RETURN_IF_ERROR(insert.Run());
+      outcome.created = sqlite3_changes(db_) > 0;
+      Stmt id(db_,
+              "SELECT id FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND "
+              "model_version = ?3");
+      id.Bind(1, r.sop_uid).Bind(2, r.model_name).Bind(3, r.model_version);
+      STRATA_ASSIGN_OR_RETURN(bool row, id.Step());
+      if (!row) return Internal("AI records: result vanished after insert");
+      outcome.id = id.Int(0);
+      return OkStatus();
+    });
+    if (!status.ok()) return status;
+    return outcome;
+  }
+
+  Status SetReportUid(int64_t result_id, const std::string& report_sop_uid) override {
+    return Transaction([&]() -> Status {
+      Stmt update(db_, "UPDATE results SET report_sop_uid = ?2 WHERE id = ?1");
+      update.Bind(1, result_id).Bind(2, report_sop_uid);
+      STRATA_RETURN_IF_ERROR(update.Run());
+      if (sqlite3_changes(db_) == 0) {
+        return NotFound("inference result " + std::to_string(result_id) + " does not exist");
+      }
+      return OkStatus();
+    });
+  }
+
+  Result<std::optional<InferenceResult>> GetResult(int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, (std::string("SELECT ") + kResultColumns + " FROM results WHERE id = ?1").c_str());
+    s.Bind(1, id);
+    return OneResult(s);
+  }
+
+  Result<std::optional<InferenceResult>> FindResult(const std::string& sop_uid,
+                                                    const std::string& model_name,
+                                                    const std::string& model_version) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, (std::string("SELECT ") + kResultColumns +
+                 " FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND model_version = ?3")
+                    .c_str());
+    s.Bind(1, sop_uid).Bind(2, model_name).Bind(3, model_version);
+    return OneResult(s);
+  }
+
+  Result<std::vector<InferenceResult>> ListResults(const ResultFilter& f) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, (std::string("SELECT ") + kResultColumns +
+                 " FROM results WHERE id > ?1 AND (?2 = '' OR study_uid = ?2) AND "
+                 "(?3 = '' OR sop_uid = ?3) AND (?4 = '' OR model_name = ?4) ORDER BY id LIMIT ?5")
+                    .c_str());
+    s.Bind(1, f.after_id)
+        .Bind(2, f.study_uid)
+        .Bind(3, f.sop_uid)
+        .Bind(4, f.model_name)
+        .Bind(5, static_cast<int64_t>(f.limit));
+    std::vector<InferenceResult> out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ResultFromRow(s));
+    }
+    return out;
+  }
+
+  Status AddReview(const Review& review) override {
+    if (review.reviewer.empty()) return InvalidArgument("a review needs a reviewer");
+    return Transaction([&]() -> Status {
+      Stmt exists(db_, "SELECT 1 FROM results WHERE id = ?1");
+      exists.Bind(1, review.result_id);
+      STRATA_ASSIGN_OR_RETURN(bool found, exists.Step());
+      if (!found) {
+        return NotFound("inference result " + std::to_string(review.result_id) + " does not exist");
+      }
+      Stmt insert(db_,
+                  "INSERT INTO reviews (result_id, reviewer, agree, comment, created_at_ms) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5)");
+      insert.Bind(1, review.result_id)
+          .Bind(2, review.reviewer)
+          .Bind(3, int64_t{review.agree ? 1 : 0})
+          .Bind(4, review.comment)
+          .Bind(5, review.created_at_ms ? review.created_at_ms : NowMs());
+      return insert.Run();
+    });
+  }
+
+  Result<std::vector<Review>> Reviews(int64_t result_id) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_,
+           "SELECT result_id, reviewer, agree, comment, created_at_ms FROM reviews "
+           "WHERE result_id = ?1 ORDER BY id");
+    s.Bind(1, result_id);
+    std::vector<Review> out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back({s.Int(0), s.Text(1), s.Int(2) != 0, s.Text(3), s.Int(4)});
+    }
+    return out;
+  }
+
+  Result<std::vector<AgreementStats>> Agreement() override {
+    std::lock_guard lock(mutex_);
+    // The latest review of each result counts.
+    Stmt s(db_, R"sql(
+      SELECT r.model_name, r.model_version, count(*), sum(r.any_positive),
+             count(v.agree), coalesce(sum(v.agree), 0)
+      FROM results r LEFT JOIN reviews v
+        ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)
+      GROUP BY r.model_name, r.model_version ORDER BY r.model_name, r.model_version)sql");
+    std::vector<AgreementStats> out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back({s.Text(0), s.Text(1), static_cast<uint64_t>(s.Int(2)),
+                     static_cast<uint64_t>(s.Int(3)), static_cast<uint64_t>(s.Int(4)),
+                     static_cast<uint64_t>(s.Int(5))});
+    }
+    return out;
+  }
+
+ private:
+  int64_t NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
+
+  Status Exec(const std::string& sql) {
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      int rc = sqlite3_errcode(db_);
+      std::string text = "AI records: " + std::string(sqlite3_errmsg(db_));
+      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Aborted(text);
+      return Internal(text);
+    }
+    return OkStatus();
+  }
+
+  // Runs fn in BEGIN IMMEDIATE ... COMMIT under the mutex; rolls back on failure.
+  Status Transaction(const std::function<Status()>& fn) {
+    std::lock_guard lock(mutex_);
+    STRATA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status status = fn();
+    if (status.ok()) status = Exec("COMMIT");
+    if (!status.ok()) Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+
+  Result<std::vector<RegisteredModel>> Models(const std::string& sql) {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, sql.c_str());
+    std::vector<RegisteredModel> out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ModelFromRow(s));
+    }
+    return out;
+  }
+
+  static Result<std::optional<InferenceResult>> OneResult(Stmt& s) {
+    STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<InferenceResult>();
+    return std::optional<InferenceResult>(ResultFromRow(s));
+  }
+
+  sqlite3* db_;
+  const SqliteAiRecordsOptions options_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<AiRecords>> OpenSqliteAiRecords(const std::string& path,
+                                                       SqliteAiRecordsOptions options) {
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string reason = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Unavailable("AI records: cannot open " + path + ": " + reason);
+  }
+  auto records = std::make_unique<SqliteAiRecords>(db, std::move(options));
+  STRATA_RETURN_IF_ERROR(records->Init());
+  return std::unique_ptr<AiRecords>(std::move(records));
+}
+
+}  // namespace strata::ai

@@ -1,0 +1,16 @@
+// Query-parameter values shared by the non-DICOM routes (change feed, AI): strict parsing
+// with errors that name the parameter.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace strata::dicomweb {
+
+// A non-negative decimal integer; kInvalidArgument naming `name` otherwise.
+Result<int64_t> ParseNonNegative(const std::string& name, const std::string& text);
+
+}  // namespace strata::dicomweb

@@ -1,0 +1,215 @@
+"""The AI pipeline end to end: a chest radiograph stored with storescu gets a DICOM SR of the
+model's findings, stored in Strata and delivered to the PACS (Orthanc, started here).
+
+Registers the demo model with `strata model register` while `strata serve` runs, stores the
+demo preset's two chest views (with synthetic lesions) over DIMSE, then checks:
+- /ai/v1/results: one result per image, positive, with its report's UID;
+- the SR in Strata (QIDO-RS lists it, WADO-RS returns it) and in Orthanc (REST API), where it
+  parses with pydicom and dsrdump and references the right source instance;
+- the online endpoint (POST /ai/v1/models/{name}/infer) agrees with the stored result;
+- a radiologist's review and the agreement statistics; the audit trail of the registration.
+Prints the store-to-delivery latency.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import harness
+from harness import Orthanc, StrataServer, http_request
+
+MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo-chest-anomaly"
+MODEL = "demo-chest-anomaly"
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+
+
+def register_model(server: StrataServer) -> harness.ToolResult:
+    return harness.run_tool([harness.strata_bin(), "model", "register", "--config",
+                             str(server.config_path), "--onnx", str(MODEL_DIR / "model.onnx"),
+                             "--card", str(MODEL_DIR / "model_card.json"), "--by", "e2e-admin"])
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+class AiPipelineTest(unittest.TestCase):
+    def setUp(self):
+        self.pacs = Orthanc().start()
+        self.addCleanup(self.pacs.close)
+        config = {
+            "dimse": {"peers": [{"ae_title": Orthanc.aet, "host": harness.HOST,
+                                 "port": self.pacs.port}]},
+            "ai": {"notify": [Orthanc.aet], "workers": 1},
+        }
+        self.server = StrataServer(self.id(), config=config)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+
+    def results(self, study: str) -> list[dict]:
+        r = http_request(self.server.http_port, "GET", f"/ai/v1/results?study={study}",
+                         role="reader")
+        self.assertEqual(r.status, 200, r.text())
+        return r.json()["results"]
+
+    def test_radiograph_to_report_in_the_pacs(self):
+        reg = register_model(self.server)
+        self.assertTrue(reg.ok, reg.describe())
+        self.assertIn("registered demo-chest-anomaly", reg.stdout)
+        models = http_request(self.server.http_port, "GET", "/ai/v1/models", role="reader").json()
+        self.assertEqual([m["name"] for m in models["models"]], [MODEL])
+        self.assertTrue(models["models"][0]["active"])
+
+        out = harness.temp_dir("strata-ai-e2e-")
+        files = harness.synth(out, preset="demo", seed=11, extra=["--lesion-fraction", "1"])
+        import pydicom
+        sources = {}
+        for f in files:
+            ds = pydicom.dcmread(str(f), stop_before_pixels=True)
+            sources[str(ds.SOPInstanceUID)] = ds
+        study = str(next(iter(sources.values())).StudyInstanceUID)
+        started = time.monotonic()
+        stored = self.server.store(files)
+        self.assertTrue(stored.ok, stored.describe())
+
+        # One result per image, each with its report.
+        done = wait_for(lambda: (lambda rs: rs if len(rs) == len(files) and
+                                 all(r["report_sop_instance_uid"] for r in rs) else None)(
+                                     self.results(study)), timeout=60)
+        self.assertIsNotNone(done, f"results: {self.results(study)}\n{self.server.log_tail()}")
+        by_source = {r["sop_instance_uid"]: r for r in done}
+        self.assertEqual(set(by_source), set(sources))
+        for r in done:
+            self.assertEqual(r["model"], MODEL)
+            self.assertTrue(r["positive"], r)  # every image carries a synthetic lesion
+            self.assertEqual(r["findings"][0]["label"], "synthetic_lesion")
+
+        # In the PACS: each report arrives, parses, and references its source image.
+        reports = {r["report_sop_instance_uid"]: r["sop_instance_uid"] for r in done}
+        ids = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
+            {uid: self.pacs.find_instance(uid) for uid in reports}), timeout=60)
+        self.assertIsNotNone(ids, "reports not delivered to Orthanc:\n" + self.server.log_tail())
+        latency = time.monotonic() - started
+        sys.stderr.write(f"[ai] {len(files)} radiographs: C-STORE to SR in the PACS "
+                         f"in {latency:.2f} s\n")
+        for report_uid, orthanc_id in ids.items():
+            data = self.pacs.instance_file(orthanc_id)
+            path = out / f"{report_uid}.dcm"
+            path.write_bytes(data)
+            sr = pydicom.dcmread(str(path))
+            self.assertEqual(sr.SOPClassUID, COMPREHENSIVE_SR)
+            self.assertEqual(sr.Modality, "SR")
+            source = sources[reports[report_uid]]
+            self.assertEqual(sr.StudyInstanceUID, source.StudyInstanceUID)
+            self.assertEqual(sr.PatientID, source.PatientID)
+            referenced = {str(item.ReferencedSOPInstanceUID)
+                          for e in sr.CurrentRequestedProcedureEvidenceSequence
+                          for s in e.ReferencedSeriesSequence
+                          for item in s.ReferencedSOPSequence}
+            self.assertEqual(referenced, {reports[report_uid]})
+            text = sr_text(sr)
+            self.assertIn(MODEL, text)
+            self.assertIn("synthetic_lesion", text)
+            dump = subprocess.run(["dsrdump", "+Pu", str(path)], capture_output=True, text=True,
+                                  timeout=30)
+            self.assertEqual(dump.returncode, 0, dump.stderr)
+            self.assertIn(reports[report_uid], dump.stdout)
+
+        # In Strata: the reports are instances like any other.
+        qido = http_request(self.server.http_port, "GET",
+                            f"/dicomweb/studies/{study}/instances?Modality=SR", role="reader")
+        self.assertEqual(qido.status, 200, qido.text())
+        listed = {i["00080018"]["Value"][0] for i in qido.json()}
+        self.assertEqual(listed, set(reports))
+
+        # The online endpoint gives the stored result's findings for the same image.
+        some_uid, some_file = next((str(pydicom.dcmread(str(f), stop_before_pixels=True)
+                                        .SOPInstanceUID), f) for f in files)
+        online = http_request(self.server.http_port, "POST", f"/ai/v1/models/{MODEL}/infer",
+                              body=some_file.read_bytes(),
+                              headers={"Content-Type": "application/dicom",
+                                       **harness.auth_header("reader")})
+        self.assertEqual(online.status, 200, online.text())
+        self.assertAlmostEqual(online.json()["findings"][0]["probability"],
+                               by_source[some_uid]["findings"][0]["probability"], places=5)
+        garbage = http_request(self.server.http_port, "POST", f"/ai/v1/models/{MODEL}/infer",
+                               body=b"not dicom", role="reader")
+        self.assertEqual(garbage.status, 400, garbage.text())
+        unknown = http_request(self.server.http_port, "POST", "/ai/v1/models/nope/infer",
+                               body=some_file.read_bytes(), role="reader")
+        self.assertEqual(unknown.status, 404, unknown.text())
+
+        # A radiologist reviews a result; the statistics count it.
+        rid = by_source[some_uid]["id"]
+        review = http_request(self.server.http_port, "POST", f"/ai/v1/results/{rid}/review",
+                              body=json.dumps({"agree": True, "comment": "nodule seen"}).encode(),
+                              headers={"Content-Type": "application/json",
+                                       **harness.auth_header("reader")})
+        self.assertEqual(review.status, 201, review.text())
+        self.assertEqual(review.json()["reviewer"], "e2e-reader")
+        bad = http_request(self.server.http_port, "POST", f"/ai/v1/results/{rid}/review",
+                           body=b'{"agree": "yes"}', role="reader")
+        self.assertEqual(bad.status, 400)
+        missing = http_request(self.server.http_port, "POST", "/ai/v1/results/99999/review",
+                               body=b'{"agree": true}', role="reader")
+        self.assertEqual(missing.status, 404)
+        stats = http_request(self.server.http_port, "GET", "/ai/v1/stats", role="reader").json()
+        row = stats["models"][0]
+        self.assertEqual((row["results"], row["reviewed"], row["agreed"]), (len(files), 1, 1))
+        detail = http_request(self.server.http_port, "GET", f"/ai/v1/results/{rid}",
+                              role="reader").json()
+        self.assertEqual(detail["reviews"][0]["comment"], "nodule seen")
+
+        # Deliveries are visible to admins, and only to them.
+        jobs = http_request(self.server.http_port, "GET", "/ai/v1/jobs?kind=ai.notify")
+        self.assertEqual(jobs.status, 200, jobs.text())
+        self.assertEqual({j["state"] for j in jobs.json()["jobs"]}, {"succeeded"})
+        self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/jobs",
+                                      role="reader").status, 403)
+        self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/results",
+                                      role=None).status, 401)
+
+        # The registration is in the audit trail.
+        audit = harness.run_tool([harness.strata_bin(), "audit", "--config",
+                                  str(self.server.config_path), "--action", "model.register",
+                                  "--json"])
+        self.assertTrue(audit.ok, audit.describe())
+        events = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
+        self.assertEqual(len(events), 1, audit.stdout)
+        self.assertEqual(events[0]["actor"], "e2e-admin")
+        self.assertEqual(events[0]["outcome"], "success")
+
+
+def sr_text(ds) -> str:
+    """Every text, code meaning and number of the SR content tree, flattened."""
+    parts = []
+
+    def walk(items):
+        for item in items:
+            for attr in ("TextValue", "UID"):
+                if attr in item:
+                    parts.append(str(item.get(attr)))
+            if "ConceptCodeSequence" in item:
+                parts.append(str(item.ConceptCodeSequence[0].CodeMeaning))
+            if "ConceptNameCodeSequence" in item:
+                parts.append(str(item.ConceptNameCodeSequence[0].CodeMeaning))
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    walk(ds.ContentSequence)
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    harness.main()
