@@ -5,6 +5,13 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   list(APPEND STRATA_WARNINGS -Wthread-safety)
 endif()
 
+# Fuzz builds instrument every library for coverage (and ASan/UBSan), not only the fuzz
+# targets' own files, so libFuzzer sees inside the parsers it drives.
+if(STRATA_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(STRATA_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)

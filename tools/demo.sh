@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up Strata, starts `strata serve` with embedded defaults (DIMSE on port 11112, AE
-# STRATA, data in ./strata-data), sends a synthetic study with dcmtk's storescu, and shows it
-# found by findscu. The server keeps running until Ctrl-C.
+# Sets up Strata, registers the demo AI model, starts `strata serve` with embedded defaults
+# (DIMSE on port 11112, AE STRATA, data in ./strata-data), sends a synthetic chest study with
+# dcmtk's storescu, shows it found by findscu and QIDO-RS, and shows the AI finding: the
+# model's result and the DICOM SR Strata stored in the study. Runs until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -19,6 +20,11 @@ export "$(grep '^STRATA_AUTH_TOKENS=' <<<"$made")"
 # The OHIF viewer fetched by tools/setup.sh, served by Strata at http://127.0.0.1:8080/.
 export STRATA_VIEWER_DIR=${STRATA_VIEWER_DIR:-$PWD/.deps/ohif/dist}
 
+# The demo chest-radiograph model (synthetic training data; not a clinical model).
+echo "== strata model register: the demo model"
+"$strata" model register --onnx models/demo-chest-anomaly/model.onnx \
+  --card models/demo-chest-anomaly/model_card.json --by demo
+
 log=strata-serve.log
 echo "== starting strata serve (JSON-lines log in $log)"
 "$strata" serve 2>"$log" &
@@ -31,7 +37,8 @@ done
 echoscu -aec STRATA 127.0.0.1 11112
 
 demo=$(mktemp -d)
-"$strata" synth --preset demo --out "$demo"
+# Chest radiographs, one with a synthetic lesion the demo model is trained to find.
+"$strata" synth --preset demo --lesion-fraction 0.5 --out "$demo"
 echo "== storescu: sending the demo study"
 storescu -aec STRATA +sd +r 127.0.0.1 11112 "$demo"
 echo "== findscu: every study in the archive"
@@ -42,6 +49,34 @@ rm -rf "$demo"
 echo "== QIDO-RS: the same studies over DICOMweb"
 curl -s -H "Authorization: Bearer $token" \
   "http://127.0.0.1:8080/dicomweb/studies?includefield=PatientName" | head -c 600; echo
+echo "== AI: the demo model's findings (GET /ai/v1/results), one per radiograph"
+results=""
+for _ in $(seq 100); do
+  results=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:8080/ai/v1/results")
+  [ "$(grep -o '"report_sop_instance_uid":"2' <<<"$results" | wc -l)" -ge 2 ] && break
+  sleep 0.2
+done
+python3 -c '
+import json, sys
+for r in json.loads(sys.argv[1])["results"]:
+    f = r["findings"][0]
+    print("  %s: %s p=%.3f -> %s (%s %s, %s); SR %s" % (
+        r["sop_instance_uid"], f["label"], f["probability"],
+        "POSITIVE" if f["positive"] else "negative", r["model"], r["model_version"],
+        r["engine"], r["report_sop_instance_uid"]))
+' "$results"
+echo "== the findings report (DICOM Comprehensive SR) as stored in the study, via WADO-RS"
+report=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1])["results"][0]; print(r["study_instance_uid"], r["report_sop_instance_uid"])' "$results")
+read -r study sr <<<"$report"
+sr_file=$(mktemp)
+series=$(curl -s -H "Authorization: Bearer $token" \
+  "http://127.0.0.1:8080/dicomweb/studies/$study/instances?SOPInstanceUID=$sr" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["0020000E"]["Value"][0])')
+curl -s -H "Authorization: Bearer $token" -H 'Accept: multipart/related; type="application/dicom"' \
+  "http://127.0.0.1:8080/dicomweb/studies/$study/series/$series/instances/$sr" |
+  python3 -c 'import sys; b=sys.stdin.buffer.read(); s=b.find(b"\r\n\r\n")+4; e=b.rfind(b"\r\n--"); sys.stdout.buffer.write(b[s:e])' >"$sr_file"
+dsrdump "$sr_file" | sed -n '/^<CONTAINER/,$p'
+rm -f "$sr_file"
 echo "== audit log: the last accesses (strata audit)"
 sleep 0.5
 "$strata" audit --after 0 | tail -n 5

@@ -152,13 +152,24 @@ void AiPipeline::Start() {
       }
     };
   };
+  // Whatever these workers held when this process last stopped (a crash) is released now
+  // instead of when its lease runs out.
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    auto released = jobs_.ReleaseOwner(WorkerName(i));
+    if (released.ok() && *released > 0) {
+      log::Info("ai_jobs_released",
+                {{"worker", WorkerName(i)}, {"jobs", static_cast<int64_t>(*released)}});
+    }
+  }
+  jobs_.ReleaseOwner(options_.worker_prefix + "notifier").status().IgnoreError();
   threads_.emplace_back(loop("router", [this] { return RouteOnce(); }));
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
-    std::string name = "worker-" + std::to_string(i);
+    std::string name = WorkerName(i);
     threads_.emplace_back(loop("worker", [this, name] { return InferOnce(name); }));
   }
   if (!options_.notify.empty()) {
-    threads_.emplace_back(loop("notifier", [this] { return NotifyOnce("notifier"); }));
+    threads_.emplace_back(
+        loop("notifier", [this] { return NotifyOnce(options_.worker_prefix + "notifier"); }));
   }
   log::Info("ai_pipeline_started",
             {{"workers", static_cast<int64_t>(options_.workers)},
@@ -176,6 +187,10 @@ void AiPipeline::Stop() {
   wake_.notify_all();
   for (auto& t : threads) t.join();
   if (!threads.empty()) log::Info("ai_pipeline_stopped");
+}
+
+std::string AiPipeline::WorkerName(int index) const {
+  return options_.worker_prefix + "worker-" + std::to_string(index);
 }
 
 int64_t AiPipeline::RetryAt(int attempts) const {
@@ -385,8 +400,12 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
   }
   const double latency_ms = tensors.empty() ? 0 : MsSince(start) / tensors.size();
   Count(&PipelineCounters::inferences, scored.size());
+
+  // The new results in one transaction; where an earlier attempt recorded one, that one counts.
+  std::vector<InferenceResult> fresh;
+  std::vector<size_t> fresh_images;
   for (size_t t = 0; t < scored.size(); ++t) {
-    auto& image = images[scored[t]];
+    const auto& image = images[scored[t]];
     if (!job_status[image.job].ok()) continue;
     InferenceResult result;
     result.model_name = reg.name;
@@ -401,29 +420,28 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
         std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.positive; });
     result.latency_ms = latency_ms;
     result.created_at_ms = NowMs();
-    auto recorded = records_.RecordResult(result);
-    if (!recorded.ok()) {
-      job_status[image.job] = recorded.status();
-      continue;
+    fresh.push_back(std::move(result));
+    fresh_images.push_back(scored[t]);
+  }
+  if (!fresh.empty()) {
+    auto stored = records_.RecordResults(fresh);
+    for (size_t k = 0; k < fresh_images.size(); ++k) {
+      auto& image = images[fresh_images[k]];
+      if (stored.ok()) {
+        image.existing = (*stored)[k];
+      } else {
+        job_status[image.job] = stored.status();
+      }
     }
-    // Another worker may have recorded it first: that one counts.
-    auto stored = records_.GetResult(recorded->id);
-    if (!stored.ok() || !*stored) {
-      job_status[image.job] = stored.ok() ? Internal("result vanished") : stored.status();
-      continue;
-    }
-    image.existing = std::move(**stored);
   }
 
-  // Reports, then the jobs' outcomes.
-  for (auto& image : images) {
-    if (!job_status[image.job].ok() || !image.existing) continue;
-    job_status[image.job] = FinishResult(model, *image.existing, image.file->path());
-  }
+  StoreReports(model, images, job_status);
+
+  std::vector<int64_t> succeeded;
   for (size_t j = 0; j < batch.size(); ++j) {
     const Status& s = job_status[j];
     if (s.ok()) {
-      jobs_.Complete(batch[j].id, worker, "{}").IgnoreError();
+      succeeded.push_back(batch[j].id);
       continue;
     }
     Count(&PipelineCounters::failures);
@@ -436,16 +454,17 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
               Permanent(s) ? jobs::kNoRetry : RetryAt(batch[j].attempts))
         .IgnoreError();
   }
-  return OkStatus();
+  // A lease lost meanwhile leaves that job to the worker that took it over; it will find the
+  // result and the report already there.
+  return jobs_.CompleteAll(succeeded, worker, "{}").status();
 }
 
-Status AiPipeline::FinishResult(const std::shared_ptr<Loaded>& model, const InferenceResult& result,
-                                const std::string& source_path) {
-  const auto& reg = model->registration;
+dicom::FindingsReport AiPipeline::ReportFor(const Loaded& model, const InferenceResult& result,
+                                            const PendingImage& image) const {
+  const auto& reg = model.registration;
   dicom::FindingsReport report;
-  report.source_path = source_path;
-  const std::string seed = reg.name + "/" + reg.version + "/" + result.sop_uid;
-  report.sop_instance_uid = DerivedUid("strata-ai-report/" + seed);
+  report.source_path = image.file->path();
+  report.sop_instance_uid = ReportUid(reg, result.sop_uid);
   report.series_instance_uid =
       DerivedUid("strata-ai-series/" + reg.name + "/" + reg.version + "/" + result.study_uid);
   report.model_name = reg.name;
@@ -453,60 +472,103 @@ Status AiPipeline::FinishResult(const std::shared_ptr<Loaded>& model, const Infe
   report.model_sha256 = reg.sha256_hex;
   report.engine = result.engine;
   report.content_time_ms = result.created_at_ms;
-  STRATA_ASSIGN_OR_RETURN(auto findings, ParseFindings(result.findings_json));
-  dicom::SrImageFindings image;
-  image.image = {"", result.sop_uid, result.series_uid};
-  catalog::InstanceLocation source;
-  STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
-    STRATA_ASSIGN_OR_RETURN(auto found,
-                            txn.Locate(result.study_uid, result.series_uid, result.sop_uid));
-    if (found.empty()) return NotFound("source instance no longer stored");
-    source = found.front();
-    return OkStatus();
-  }));
-  image.image.sop_class_uid = source.sop_class_uid;
-  for (const auto& f : findings) {
-    image.findings.push_back({f.label, f.probability, f.threshold, f.positive});
-  }
-  report.images.push_back(std::move(image));
+  dicom::SrImageFindings findings;
+  findings.image = {image.location.sop_class_uid, result.sop_uid, result.series_uid};
+  report.images.push_back(std::move(findings));
+  return report;
+}
 
-  if (result.report_sop_uid.empty()) {
-    STRATA_ASSIGN_OR_RETURN(std::string staged, ingest_.StagingPath());
-    Status written = dicom::WriteFindingsSr(report, staged);
-    if (!written.ok()) {
-      ::unlink(staged.c_str());
-      return written;
+std::string AiPipeline::ReportUid(const RegisteredModel& model, const std::string& sop_uid) {
+  return DerivedUid("strata-ai-report/" + model.name + "/" + model.version + "/" + sop_uid);
+}
+
+void AiPipeline::StoreReports(const std::shared_ptr<Loaded>& model,
+                              std::vector<PendingImage>& images, std::vector<Status>& job_status) {
+  struct Pending {
+    PendingImage* image;
+    dicom::FindingsReport report;
+    std::string staged;
+    Status status;
+    bool stored = false;
+  };
+  std::vector<Pending> reports;
+  for (auto& image : images) {
+    if (!job_status[image.job].ok() || !image.existing) continue;
+    Pending p{&image, ReportFor(*model, *image.existing, image), "", OkStatus()};
+    auto findings = ParseFindings(image.existing->findings_json);
+    if (!findings.ok()) {
+      job_status[image.job] = findings.status();
+      continue;
     }
-    ingest::IngestRequest request;
-    request.staged_path = staged;
-    STRATA_ASSIGN_OR_RETURN(auto stored, ingest_.Ingest(request));
-    if (stored.outcome != catalog::PutOutcome::kDuplicate) {
-      Count(&PipelineCounters::reports_stored);
+    for (const auto& f : *findings) {
+      p.report.images[0].findings.push_back({f.label, f.probability, f.threshold, f.positive});
     }
-    STRATA_RETURN_IF_ERROR(records_.SetReportUid(result.id, report.sop_instance_uid));
-    log::Info("ai_report_stored", {{"model", reg.name},
-                                   {"version", reg.version},
-                                   {"sop_instance_uid", result.sop_uid},
-                                   {"report_sop_instance_uid", report.sop_instance_uid}});
+    reports.push_back(std::move(p));
   }
-  if (options_.notify.empty()) return OkStatus();
+  // Write the reports that are not stored yet, then store them at once: their catalog rows
+  // share a group commit and their fsyncs overlap.
+  std::vector<std::thread> ingests;
+  for (auto& p : reports) {
+    if (!p.image->existing->report_sop_uid.empty()) continue;
+    auto staged = ingest_.StagingPath();
+    if (!staged.ok()) {
+      p.status = staged.status();
+      continue;
+    }
+    p.staged = *staged;
+    p.status = dicom::WriteFindingsSr(p.report, p.staged);
+    if (!p.status.ok()) {
+      ::unlink(p.staged.c_str());
+      continue;
+    }
+    ingests.emplace_back([this, &p] {
+      ingest::IngestRequest request;
+      request.staged_path = p.staged;
+      auto stored = ingest_.Ingest(request);
+      p.status = stored.status();
+      p.stored = stored.ok() && stored->outcome != catalog::PutOutcome::kDuplicate;
+    });
+  }
+  for (auto& t : ingests) t.join();
+
+  std::vector<std::pair<int64_t, std::string>> report_uids;
   std::vector<jobs::JobSpec> deliveries;
-  for (const auto& peer : options_.notify) {
-    jobs::JobSpec spec;
-    spec.kind = kNotifyJob;
-    spec.idempotency_key =
-        std::string(kNotifyJob) + "/" + peer.ae_title + "/" + report.sop_instance_uid;
-    spec.payload = nlohmann::json{{"destination", peer.ae_title},
-                                  {"study_instance_uid", result.study_uid},
-                                  {"series_instance_uid", report.series_instance_uid},
-                                  {"sop_instance_uid", report.sop_instance_uid}}
-                       .dump();
-    spec.max_attempts = options_.notify_max_attempts;
-    deliveries.push_back(std::move(spec));
+  for (auto& p : reports) {
+    if (!p.status.ok()) {
+      job_status[p.image->job] = p.status;
+      continue;
+    }
+    const InferenceResult& result = *p.image->existing;
+    if (result.report_sop_uid.empty()) {
+      report_uids.emplace_back(result.id, p.report.sop_instance_uid);
+      if (p.stored) Count(&PipelineCounters::reports_stored);
+      log::Info("ai_report_stored", {{"model", result.model_name},
+                                     {"version", result.model_version},
+                                     {"sop_instance_uid", result.sop_uid},
+                                     {"report_sop_instance_uid", p.report.sop_instance_uid}});
+    }
+    for (const auto& peer : options_.notify) {
+      jobs::JobSpec spec;
+      spec.kind = kNotifyJob;
+      spec.idempotency_key =
+          std::string(kNotifyJob) + "/" + peer.ae_title + "/" + p.report.sop_instance_uid;
+      spec.payload = nlohmann::json{{"destination", peer.ae_title},
+                                    {"study_instance_uid", result.study_uid},
+                                    {"series_instance_uid", p.report.series_instance_uid},
+                                    {"sop_instance_uid", p.report.sop_instance_uid}}
+                         .dump();
+      spec.max_attempts = options_.notify_max_attempts;
+      deliveries.push_back(std::move(spec));
+    }
   }
-  STRATA_RETURN_IF_ERROR(jobs_.EnqueueAll(deliveries).status());
-  Wake();
-  return OkStatus();
+  Status recorded = report_uids.empty() ? OkStatus() : records_.SetReportUids(report_uids);
+  Status enqueued = deliveries.empty() ? OkStatus() : jobs_.EnqueueAll(deliveries).status();
+  for (auto& p : reports) {
+    if (!p.status.ok()) continue;
+    if (!recorded.ok()) job_status[p.image->job] = recorded;
+    if (!enqueued.ok()) job_status[p.image->job] = enqueued;
+  }
+  if (!deliveries.empty()) Wake();
 }
 
 Result<size_t> AiPipeline::NotifyOnce(const std::string& worker) {

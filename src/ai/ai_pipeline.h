@@ -38,6 +38,7 @@
 #include "catalog/catalog.h"
 #include "core/config.h"
 #include "core/status.h"
+#include "dicom/findings_sr.h"
 #include "inference/inference_engine.h"
 #include "ingest/ingest_service.h"
 #include "jobs/job_queue.h"
@@ -63,6 +64,9 @@ struct AiPipelineOptions {
   // PACS destinations that receive every findings report by C-STORE.
   std::vector<DicomPeer> notify;
   std::string calling_ae = "STRATA";
+  // Lease owner names are <prefix>worker-<n> and <prefix>notifier; unique to this server (one
+  // server per job queue), so that at start-up it releases what it held before a crash.
+  std::string worker_prefix;
   // Unix time in ms; empty: the system clock.
   std::function<int64_t()> now_ms;
 };
@@ -107,6 +111,10 @@ class AiPipeline {
   // Stops them after their current step and joins them. Idempotent.
   void Stop();
 
+  // New outbox events exist (ingest committed): the router runs now rather than at its next
+  // poll. Cheap; callable from any thread.
+  void Notify() { Wake(); }
+
   // One router step: routes up to router_batch outbox events. Returns how many events it moved
   // past. For tests and the router thread (must not run concurrently with it).
   Result<size_t> RouteOnce();
@@ -138,10 +146,16 @@ class AiPipeline {
   Result<std::shared_ptr<Loaded>> Load(const std::string& name, const std::string& version);
   Status RunJobs(const std::string& worker, const std::shared_ptr<Loaded>& model,
                  std::vector<jobs::Job>& batch);
-  Status FinishResult(const std::shared_ptr<Loaded>& model, const InferenceResult& result,
-                      const std::string& source_path);
+  // Writes and stores the reports of the batch's results that have none yet (concurrently,
+  // so they share a group commit), records their UIDs, and enqueues their deliveries.
+  void StoreReports(const std::shared_ptr<Loaded>& model, std::vector<PendingImage>& images,
+                    std::vector<Status>& job_status);
+  dicom::FindingsReport ReportFor(const Loaded& model, const InferenceResult& result,
+                                  const PendingImage& image) const;
+  static std::string ReportUid(const RegisteredModel& model, const std::string& sop_uid);
   Status Deliver(const jobs::Job& job);
   int64_t RetryAt(int attempts) const;
+  std::string WorkerName(int index) const;
   int64_t NowMs() const;
   void Wake();
   // Waits up to `delay` or until woken or stopping; false when stopping.

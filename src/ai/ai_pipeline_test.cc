@@ -192,6 +192,31 @@ TEST_F(AiPipelineTest, AJobAbandonedByACrashedWorkerIsFinishedByAnother) {
   EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, 2u);
 }
 
+TEST_F(AiPipelineTest, PerSeriesRulesWaitUntilTheSeriesIsStable) {
+  AiPipelineOptions options;
+  RoutingRule rule;
+  rule.model = model_.name;
+  rule.mode = RunMode::kPerSeries;
+  rule.series_stable_after = std::chrono::seconds(1);
+  options.rules = {rule};
+  auto& pipeline = Pipeline(options);
+  auto uids = StoreDemoStudy();
+  ASSERT_GT(pipeline.RouteOnce().value(), 0u);
+  // Not yet stable: nothing runs.
+  EXPECT_EQ(pipeline.InferOnce("worker").value(), 0u);
+  auto jobs = jobs_->List({}).value();
+  ASSERT_FALSE(jobs.empty());
+  for (const auto& job : jobs) EXPECT_NE(job.idempotency_key.find("/series/"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Drain(pipeline);
+  for (const auto& uid : uids) {
+    ResultFilter filter;
+    filter.sop_uid = uid;
+    EXPECT_EQ(records_->ListResults(filter)->size(), 1u) << uid;
+  }
+  EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, jobs.size());
+}
+
 TEST_F(AiPipelineTest, InactiveModelsAndOtherModalitiesAreNotRun) {
   ASSERT_TRUE(records_->Deactivate(model_.name).ok());
   StoreDemoStudy();

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -97,7 +98,13 @@ class AiRecords {
   virtual Status Deactivate(const std::string& name) = 0;
 
   virtual Result<RecordOutcome> RecordResult(const InferenceResult& result) = 0;
+  // Records several results in one transaction and returns, in the same order, the results
+  // as stored: the earlier one where (instance, model version) was already recorded.
+  virtual Result<std::vector<InferenceResult>> RecordResults(
+      const std::vector<InferenceResult>& results) = 0;
   virtual Status SetReportUid(int64_t result_id, const std::string& report_sop_uid) = 0;
+  // SetReportUid for several results in one transaction.
+  virtual Status SetReportUids(const std::vector<std::pair<int64_t, std::string>>& uids) = 0;
   virtual Result<std::optional<InferenceResult>> GetResult(int64_t id) = 0;
   virtual Result<std::optional<InferenceResult>> FindResult(const std::string& sop_uid,
                                                             const std::string& model_name,

@@ -225,49 +225,48 @@ class SqliteAiRecords : public AiRecords {
   }
 
   Result<RecordOutcome> RecordResult(const InferenceResult& r) override {
-    if (r.sop_uid.empty() || r.model_name.empty() || r.model_version.empty()) {
-      return InvalidArgument("an inference result needs an instance and a model version");
-    }
     RecordOutcome outcome;
     Status status = Transaction([&]() -> Status {
-      Stmt insert(db_,
-                  "INSERT INTO results (model_name, model_version, study_uid, series_uid, "
-                  "sop_uid, engine, findings_json, any_positive, latency_ms, created_at_ms, "
-                  "report_sop_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                  "ON CONFLICT (sop_uid, model_name, model_version) DO NOTHING");
-      insert.Bind(1, r.model_name)
-          .Bind(2, r.model_version)
-          .Bind(3, r.study_uid)
-          .Bind(4, r.series_uid)
-          .Bind(5, r.sop_uid)
-          .Bind(6, r.engine)
-          .Bind(7, r.findings_json)
-          .Bind(8, int64_t{r.any_positive ? 1 : 0})
-          .Bind(9, r.latency_ms)
-          .Bind(10, r.created_at_ms ? r.created_at_ms : NowMs())
-          .Bind(11, r.report_sop_uid);
-      STRATA_RETURN_IF_ERROR(insert.Run());
-      outcome.created = sqlite3_changes(db_) > 0;
-      Stmt id(db_,
-              "SELECT id FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND "
-              "model_version = ?3");
-      id.Bind(1, r.sop_uid).Bind(2, r.model_name).Bind(3, r.model_version);
-      STRATA_ASSIGN_OR_RETURN(bool row, id.Step());
-      if (!row) return Internal("AI records: result vanished after insert");
-      outcome.id = id.Int(0);
+      STRATA_ASSIGN_OR_RETURN(outcome, InsertResult(r));
       return OkStatus();
     });
     if (!status.ok()) return status;
     return outcome;
   }
 
+  Result<std::vector<InferenceResult>> RecordResults(
+      const std::vector<InferenceResult>& results) override {
+    std::vector<InferenceResult> stored;
+    Status status = Transaction([&]() -> Status {
+      stored.clear();
+      for (const auto& r : results) {
+        STRATA_ASSIGN_OR_RETURN(RecordOutcome outcome, InsertResult(r));
+        Stmt s(db_,
+               (std::string("SELECT ") + kResultColumns + " FROM results WHERE id = ?1").c_str());
+        s.Bind(1, outcome.id);
+        STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) return Internal("AI records: result vanished after insert");
+        stored.push_back(ResultFromRow(s));
+      }
+      return OkStatus();
+    });
+    if (!status.ok()) return status;
+    return stored;
+  }
+
   Status SetReportUid(int64_t result_id, const std::string& report_sop_uid) override {
+    return SetReportUids({{result_id, report_sop_uid}});
+  }
+
+  Status SetReportUids(const std::vector<std::pair<int64_t, std::string>>& uids) override {
     return Transaction([&]() -> Status {
-      Stmt update(db_, "UPDATE results SET report_sop_uid = ?2 WHERE id = ?1");
-      update.Bind(1, result_id).Bind(2, report_sop_uid);
-      STRATA_RETURN_IF_ERROR(update.Run());
-      if (sqlite3_changes(db_) == 0) {
-        return NotFound("inference result " + std::to_string(result_id) + " does not exist");
+      for (const auto& [id, uid] : uids) {
+        Stmt update(db_, "UPDATE results SET report_sop_uid = ?2 WHERE id = ?1");
+        update.Bind(1, id).Bind(2, uid);
+        STRATA_RETURN_IF_ERROR(update.Run());
+        if (sqlite3_changes(db_) == 0) {
+          return NotFound("inference result " + std::to_string(id) + " does not exist");
+        }
       }
       return OkStatus();
     });
@@ -388,6 +387,40 @@ class SqliteAiRecords : public AiRecords {
     if (status.ok()) status = Exec("COMMIT");
     if (!status.ok()) Exec("ROLLBACK").IgnoreError();
     return status;
+  }
+
+  // REQUIRES: inside Transaction.
+  Result<RecordOutcome> InsertResult(const InferenceResult& r) {
+    if (r.sop_uid.empty() || r.model_name.empty() || r.model_version.empty()) {
+      return InvalidArgument("an inference result needs an instance and a model version");
+    }
+    Stmt insert(db_,
+                "INSERT INTO results (model_name, model_version, study_uid, series_uid, "
+                "sop_uid, engine, findings_json, any_positive, latency_ms, created_at_ms, "
+                "report_sop_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                "ON CONFLICT (sop_uid, model_name, model_version) DO NOTHING");
+    insert.Bind(1, r.model_name)
+        .Bind(2, r.model_version)
+        .Bind(3, r.study_uid)
+        .Bind(4, r.series_uid)
+        .Bind(5, r.sop_uid)
+        .Bind(6, r.engine)
+        .Bind(7, r.findings_json)
+        .Bind(8, int64_t{r.any_positive ? 1 : 0})
+        .Bind(9, r.latency_ms)
+        .Bind(10, r.created_at_ms ? r.created_at_ms : NowMs())
+        .Bind(11, r.report_sop_uid);
+    STRATA_RETURN_IF_ERROR(insert.Run());
+    RecordOutcome outcome;
+    outcome.created = sqlite3_changes(db_) > 0;
+    Stmt id(db_,
+            "SELECT id FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND "
+            "model_version = ?3");
+    id.Bind(1, r.sop_uid).Bind(2, r.model_name).Bind(3, r.model_version);
+    STRATA_ASSIGN_OR_RETURN(bool row, id.Step());
+    if (!row) return Internal("AI records: result vanished after insert");
+    outcome.id = id.Int(0);
+    return outcome;
   }
 
   Result<std::vector<RegisteredModel>> Models(const std::string& sql) {

@@ -20,5 +20,13 @@ void AddTokenCommand(CLI::App& root, CommandRun* run);
 void AddAuditCommand(CLI::App& root, CommandRun* run);
 void AddArchiveCommand(CLI::App& root, CommandRun* run);
 void AddModelCommand(CLI::App& root, CommandRun* run);
+// `strata admin retention|hold|delete|restore|purge|protection`.
+void AddAdminRetentionCommands(CLI::App& root, CommandRun* run);
+
+// The shared `strata admin` parent: returns the existing subcommand, or adds it once. Every
+// Add*Command that registers under `admin` gets it here.
+CLI::App* AdminCommand(CLI::App& root);
+// `strata admin rebuild-catalog|cost|lifecycle` (admin_command.cc).
+void AddAdminArchiveCommands(CLI::App& root, CommandRun* run);
 
 }  // namespace strata::app

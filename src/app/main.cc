@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   strata::app::AddAuditCommand(root, &run);
   strata::app::AddArchiveCommand(root, &run);
   strata::app::AddModelCommand(root, &run);
+  strata::app::AddAdminRetentionCommands(root, &run);
+  strata::app::AddAdminArchiveCommands(root, &run);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -54,6 +54,7 @@ int Serve(const std::string& config_path) {
   }
   // The archiver runs beside ingest and never holds it up (contract 6).
   if ((*services)->archiver) (*services)->archiver->Start();
+  (*services)->cache->Start();
   if ((*services)->ai) (*services)->ai->Start();
   log::Info("serve_ready", {{"ae_title", config->ae_title},
                             {"dimse_bind", config->dimse_bind},

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "ai/sqlite_ai_records.h"
@@ -41,7 +42,17 @@ Result<std::string> ReadSecret(const std::string& what, const std::string& file,
   return secret.substr(first, last - first + 1);
 }
 
+}  // namespace
+
 Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) {
+  if (config.archive_backend == "filesystem") {
+    blob::FileBlobStoreOptions options;
+    options.emulate_tiers = true;  // the archiver stores tier and metadata with each object
+    options.rehydration_delay = std::chrono::seconds(config.archive_rehydration_delay_seconds);
+    auto store = blob::OpenFileBlobStore(config.ArchivePath(), options);
+    if (!store.ok()) return store.status().WithContext("archive store");
+    return store;
+  }
   blob::AzureBlobOptions options;
   options.endpoint = config.archive_endpoint;
   options.account = config.archive_account;
@@ -69,9 +80,10 @@ Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) 
   return std::unique_ptr<blob::BlobStore>(std::move(*store));
 }
 
+namespace {
+
 Status BuildArchiver(const Config& config, Services& services) {
-  if (config.archive_backend == "none") return OkStatus();
-  STRATA_ASSIGN_OR_RETURN(services.archive_store, OpenArchiveStore(config));
+  if (!services.archive_store) return OkStatus();
   archive::ArchiverOptions options;
   options.batch_size = static_cast<size_t>(config.archive_batch_size);
   options.parallel_uploads = config.archive_parallel_uploads;
@@ -139,10 +151,11 @@ Status BuildAi(const Config& config, Services& services) {
   options.max_attempts = config.ai_max_attempts;
   options.notify_max_attempts = config.ai_notify_max_attempts;
   options.calling_ae = config.ae_title;
+  options.worker_prefix = config.ae_title + "/";
   STRATA_ASSIGN_OR_RETURN(services.jobs, jobs::OpenSqliteJobQueue(config.JobsPath(), {}));
   STRATA_ASSIGN_OR_RETURN(services.ai_records, ai::OpenSqliteAiRecords(config.AiRecordsPath()));
   STRATA_ASSIGN_OR_RETURN(services.engine, CreateEngine(config));
-  services.ai = std::make_unique<ai::AiPipeline>(*services.catalog, *services.blobs,
+  services.ai = std::make_unique<ai::AiPipeline>(*services.catalog, *services.cache,
                                                  *services.ingest, *services.jobs,
                                                  *services.ai_records, *services.engine, options);
   return OkStatus();
@@ -167,6 +180,22 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   services->authenticator = std::make_unique<security::TokenAuthenticator>(std::move(tokens));
   STRATA_ASSIGN_OR_RETURN(services->catalog, catalog::OpenSqliteCatalog(config.CatalogPath()));
   STRATA_ASSIGN_OR_RETURN(services->blobs, blob::OpenFileBlobStore(config.BlobPath()));
+  if (config.archive_backend != "none") {
+    STRATA_ASSIGN_OR_RETURN(services->archive_store, OpenArchiveStore(config));
+  }
+  cache::HotCacheOptions cache_options;
+  cache_options.max_bytes = config.cache_max_bytes > 0
+                                ? static_cast<uint64_t>(config.cache_max_bytes)
+                                : std::numeric_limits<uint64_t>::max();
+  cache_options.low_watermark = config.cache_low_watermark_percent / 100.0;
+  cache_options.pin_recent = std::chrono::hours(config.cache_pin_recent_hours);
+  cache_options.min_idle = std::chrono::seconds(config.cache_min_idle_seconds);
+  cache_options.eviction_interval = std::chrono::seconds(config.cache_eviction_interval_seconds);
+  cache_options.rehydration_retry_after =
+      std::chrono::seconds(config.cache_rehydration_retry_after_seconds);
+  STRATA_ASSIGN_OR_RETURN(services->cache,
+                          cache::HotCache::Create(*services->catalog, *services->blobs,
+                                                  services->archive_store.get(), cache_options));
 
   ingest::IngestOptions ingest_options;
   ingest_options.duplicates = config.duplicates == DuplicatePolicy::kReject
@@ -174,8 +203,14 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
                                   : catalog::DuplicatePolicy::kKeepVersions;
   ingest_options.max_batch = config.group_commit_max_batch;
   ingest_options.min_free_bytes = static_cast<uint64_t>(config.min_free_bytes);
+  // The AI router starts on new images at once (the pipeline is built after ingest).
+  ingest_options.on_committed = [svc = services.get()] {
+    if (svc->ai) svc->ai->Notify();
+  };
+  ingest_options.retention.default_years = config.retention_default_years;
+  ingest_options.retention.modality_years = config.retention_modality_years;
   services->ingest =
-      ingest::CreateIngestService(*services->catalog, *services->blobs, ingest_options);
+      ingest::CreateIngestService(*services->catalog, *services->cache, ingest_options);
   STRATA_RETURN_IF_ERROR(services->ingest->Recover());
   STRATA_RETURN_IF_ERROR(BuildArchiver(config, *services));
   STRATA_RETURN_IF_ERROR(BuildAi(config, *services));
@@ -192,7 +227,7 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   dimse_options.allowed_calling_aes = config.allowed_calling_aes;
   dimse_options.peers = config.peers;
   services->dimse = dimse::CreateDimseServer(dimse_options, *services->ingest, *services->catalog,
-                                             *services->blobs, *services->audit);
+                                             *services->cache, *services->audit);
 
   dicomweb::DicomWebOptions web_options;
   web_options.bind_address = config.http_bind;
@@ -204,7 +239,7 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   web_options.tls_certificate_file = config.http_tls_certificate;
   web_options.tls_private_key_file = config.http_tls_private_key;
   services->dicomweb = dicomweb::CreateDicomWebServer(
-      web_options, *services->ingest, *services->catalog, *services->blobs,
+      web_options, *services->ingest, *services->catalog, *services->cache,
       *services->authenticator, *services->audit, services->ai.get());
   return services;
 }

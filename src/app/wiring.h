@@ -9,6 +9,7 @@
 #include "archive/archiver.h"
 #include "audit/audit_log.h"
 #include "blob/blob_store.h"
+#include "cache/hot_cache.h"
 #include "catalog/catalog.h"
 #include "core/config.h"
 #include "core/status.h"
@@ -26,10 +27,12 @@ struct Services {
   std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<security::Authenticator> authenticator;
   std::unique_ptr<catalog::Catalog> catalog;
+  // The local object store itself; everything else reads and writes through `cache`.
   std::unique_ptr<blob::BlobStore> blobs;
-  std::unique_ptr<ingest::IngestService> ingest;
   // With [archive] backend = "none" both are null. The archiver is built, not started.
   std::unique_ptr<blob::BlobStore> archive_store;
+  std::unique_ptr<cache::HotCache> cache;  // built, its eviction thread not started
+  std::unique_ptr<ingest::IngestService> ingest;
   std::unique_ptr<archive::Archiver> archiver;
   // With [ai] enabled = false all four are null. The pipeline is built, not started.
   std::unique_ptr<jobs::JobQueue> jobs;
@@ -41,8 +44,12 @@ struct Services {
 };
 
 // Creates the data directory, opens the catalog and object store, finishes ingests a crash
-// interrupted, and prepares (does not start) the DIMSE server, the archiver and the AI
-// pipeline.
+// interrupted, and prepares (does not start) the DIMSE server, the archiver, the cache's
+// eviction and the AI pipeline.
 Result<std::unique_ptr<Services>> BuildServices(const Config& config);
+
+// The archive store [archive] names (not "none"), as serve uses it; also for the admin
+// commands that work on the archive (rebuild-catalog, lifecycle).
+Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config);
 
 }  // namespace strata::app

@@ -330,7 +330,8 @@ Archiver::EventResult Archiver::ArchiveObject(const std::string& blob_key,
   std::optional<uint64_t> catalog_size;
   Status read = catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
     STRATA_ASSIGN_OR_RETURN(state, txn.ArchiveState(blob_key));
-    STRATA_ASSIGN_OR_RETURN(auto versions, txn.Versions(uids.sop));
+    // A soft-deleted study is still archived: it may be restored.
+    STRATA_ASSIGN_OR_RETURN(auto versions, txn.VersionsIncludingDeleted(uids.sop));
     catalog_size.reset();
     for (const auto& v : versions) {
       if (v.blob_key == blob_key) catalog_size = v.size_bytes;

@@ -15,6 +15,9 @@ namespace {
 
 // Error bodies are small XML documents; anything longer is cut.
 constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
+// A successful response kept in memory (e.g. a List Blobs page of up to 5,000 names, several
+// MiB): bounded, but far above an error body.
+constexpr size_t kMaxInMemoryBodyBytes = 16 * 1024 * 1024;
 
 void InitCurlOnce() {
   static std::once_flag once;
@@ -102,7 +105,9 @@ size_t ReceiveBody(char* buffer, size_t size, size_t count, void* user) {
   const bool to_file =
       ex->response_fd >= 0 && ex->response.status >= 200 && ex->response.status < 300;
   if (!to_file) {
-    size_t room = kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, ex->response.body.size());
+    const bool success = ex->response.status >= 200 && ex->response.status < 300;
+    const size_t limit = success ? kMaxInMemoryBodyBytes : kMaxErrorBodyBytes;
+    size_t room = limit - std::min(limit, ex->response.body.size());
     ex->response.body.append(buffer, std::min(room, bytes));
     return bytes;
   }
@@ -205,6 +210,15 @@ class CurlHttpClient final : public HttpClient {
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
       const uint64_t size = request.body_file.empty() ? request.body.size() : request.body_length;
       curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
+      curl_easy_setopt(h, CURLOPT_READDATA, &ex);
+      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
+      curl_easy_setopt(h, CURLOPT_SEEKDATA, &ex);
+    } else if (request.method == "POST") {
+      // The body through the same read callback as PUT (in memory or streamed from a file).
+      const uint64_t size = request.body_file.empty() ? request.body.size() : request.body_length;
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
       curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
       curl_easy_setopt(h, CURLOPT_READDATA, &ex);
       curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);

@@ -16,7 +16,7 @@
 namespace strata::blob {
 
 struct HttpRequest {
-  std::string method;  // "GET", "PUT", "HEAD", "DELETE"
+  std::string method;  // "GET", "PUT", "POST", "HEAD", "DELETE"
   std::string url;     // absolute URL including the query string
   // Sent as given; the client adds no headers of its own (no Expect, no default Content-Type).
   std::vector<std::pair<std::string, std::string>> headers;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,9 @@ struct InstanceRecord {
   std::string sha256_hex;      // of the data set (after the file meta information)
   int64_t received_at_ms = 0;  // Unix time in milliseconds
   std::string source_ae;       // calling AE title, or "" for other routes
+  // Retention date (DICOM DA, YYYYMMDD, UTC) recorded when this instance creates its study; ""
+  // for none. Ignored for a study already recorded (see DefaultRetentionUntil).
+  std::string retention_until;
 };
 
 // One stored version of an instance, as readers need it to send the bytes.
@@ -113,6 +117,55 @@ struct CatalogCounts {
   uint64_t instances = 0;  // current versions
 };
 
+// Retention policy, as ingest applies it to a new study. Plain values: the catalog knows no
+// configuration types.
+struct RetentionPolicy {
+  int default_years = 0;                      // 0: no default retention
+  std::map<std::string, int> modality_years;  // per Modality (0008,0060); overrides the default
+};
+
+// The retention date of a new study: its StudyDate (else the receive date) plus the years the
+// policy gives for `modality` (else default_years), as YYYYMMDD. "" when that is 0 years.
+// Thread-safety: a pure function.
+std::string DefaultRetentionUntil(const RetentionPolicy& policy, const std::string& study_date,
+                                  const std::string& modality, int64_t received_at_ms);
+
+// The UTC calendar date of a Unix time in milliseconds, as YYYYMMDD.
+std::string UtcDate(int64_t unix_ms);
+
+// A study's lifecycle: kActive is visible to every reader; kDeleted (soft) is hidden from
+// Find/Locate/Versions but fully recoverable with RestoreStudy; a purged study has no rows.
+enum class StudyState { kActive, kDeleted };
+
+struct LegalHold {
+  bool held = false;
+  std::string reason;
+  std::string set_by;
+  int64_t set_at_ms = 0;
+};
+
+// What protects a study from deletion and overwrite (DESIGN.md contract 2).
+struct StudyProtection {
+  std::string study_instance_uid;
+  std::string retention_until;  // YYYYMMDD (UTC, inclusive); "" for none
+  LegalHold hold;
+  StudyState state = StudyState::kActive;
+  int64_t deleted_at_ms = 0;  // kDeleted only
+  std::string deleted_by;     // kDeleted only
+  uint64_t instances = 0;     // current versions
+};
+
+// A soft-deleted study, as ListDeleted and PurgeCandidates return it.
+struct DeletedStudy {
+  std::string study_instance_uid;
+  int64_t deleted_at_ms = 0;
+  std::string deleted_by;
+  uint64_t instances = 0;
+  std::string retention_until;
+  bool held = false;
+};
+
+// Soft-deleted studies are invisible to Find, Locate, Versions and Counts.
 class ReadTxn {
  public:
   virtual ~ReadTxn() = default;
@@ -146,6 +199,27 @@ class ReadTxn {
   virtual Result<std::optional<ArchiveRecord>> ArchiveState(const std::string& blob_key) = 0;
 
   virtual Result<ArchiveCounts> CountArchiveStates() = 0;
+
+  // Up to `limit` archive states (archived and failed) whose blob keys sort after
+  // `after_blob_key` ("" for the first page), in blob key order: for whole-archive passes
+  // (lifecycle, cost) one page per transaction.
+  virtual Result<std::vector<ArchiveRecord>> ListArchiveStates(const std::string& after_blob_key,
+                                                               size_t limit) = 0;
+
+  // Like Versions, but also the versions of instances in soft-deleted studies: for the code
+  // that manages objects rather than serving them (crash recovery, the archiver).
+  virtual Result<std::vector<InstanceLocation>> VersionsIncludingDeleted(
+      const std::string& sop_uid) = 0;
+
+  // Retention, legal hold and state of a study, deleted or not. kNotFound when unknown.
+  virtual Result<StudyProtection> GetStudyProtection(const std::string& study_uid) = 0;
+
+  // Soft-deleted studies, oldest deletion first.
+  virtual Result<std::vector<DeletedStudy>> ListDeleted() = 0;
+
+  // Soft-deleted studies that may be purged at `now_ms`: deleted at least `min_age_ms` ago,
+  // not under legal hold and not under retention on now's UTC date.
+  virtual Result<std::vector<DeletedStudy>> PurgeCandidates(int64_t now_ms, int64_t min_age_ms) = 0;
 };
 
 class WriteTxn : public ReadTxn {
@@ -155,6 +229,9 @@ class WriteTxn : public ReadTxn {
   // The instance must agree with existing study/series rows on their parents (a series cannot move
   // to another study): otherwise kFailedPrecondition. On failure the transaction is exactly as
   // before the call (the write is isolated, e.g. by a savepoint), so a batch can go on.
+  // Contract 2: kFailedPrecondition, naming the reason, for a new version (kNewVersion) in a
+  // study under legal hold or retention (on the UTC date of record.received_at_ms), and for
+  // any instance of a soft-deleted study (restore it first).
   virtual Result<PutOutcome> PutInstance(const InstanceRecord& record, DuplicatePolicy policy) = 0;
 
   // Appends an event to the outbox in this transaction.
@@ -168,6 +245,32 @@ class WriteTxn : public ReadTxn {
   // Records (inserts or replaces) the archive state of record.blob_key. kInvalidArgument for
   // an empty blob key.
   virtual Status RecordArchiveState(const ArchiveRecord& record) = 0;
+
+  // Retention and legal hold. A study is retained while now's UTC date <= retention_until.
+  // Each works on active and soft-deleted studies (a hold placed during the soft-delete window
+  // blocks the purge). kNotFound for an unknown study.
+  // SetRetention: kInvalidArgument unless `until` is YYYYMMDD (a valid date) or "" (none).
+  virtual Status SetRetention(const std::string& study_uid, const std::string& until) = 0;
+  // kInvalidArgument for an empty reason or actor. Replaces an existing hold's reason.
+  virtual Status SetLegalHold(const std::string& study_uid, const std::string& reason,
+                              const std::string& by, int64_t now_ms) = 0;
+  // kFailedPrecondition when the study is not under legal hold.
+  virtual Status ClearLegalHold(const std::string& study_uid) = 0;
+
+  // Moves an active study to the soft-deleted state (hidden from readers, recoverable) and
+  // appends a "study.deleted" outbox event. kNotFound when unknown or already deleted;
+  // kFailedPrecondition naming the reason when it is under legal hold or retention at now_ms.
+  virtual Status SoftDeleteStudy(const std::string& study_uid, const std::string& by,
+                                 int64_t now_ms) = 0;
+  // Makes a soft-deleted study visible again, exactly as it was; appends "study.restored".
+  // kNotFound when unknown (or purged); kFailedPrecondition when it is not deleted.
+  virtual Status RestoreStudy(const std::string& study_uid, const std::string& by) = 0;
+  // Removes a soft-deleted study's rows (every version of every instance) and appends
+  // "study.purged"; returns the local blob keys the caller must now delete. Archive state rows
+  // are kept (the archive copies are not removed). kNotFound when unknown; kFailedPrecondition
+  // when the study is not soft-deleted, or is under legal hold or retention at now_ms.
+  virtual Result<std::vector<std::string>> PurgeStudy(const std::string& study_uid,
+                                                      const std::string& by, int64_t now_ms) = 0;
 };
 
 class Catalog {

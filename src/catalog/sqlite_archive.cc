@@ -76,6 +76,34 @@ Result<ArchiveCounts> ReadArchiveCounts(Connection& conn) {
   return counts;
 }
 
+Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
+                                                     const std::string& after_blob_key,
+                                                     size_t limit) {
+  STRATA_ASSIGN_OR_RETURN(Stmt stmt,
+                          conn.Prepare("SELECT blob_key, sop_uid, outcome, archive_key, tier, etag,"
+                                       " size_bytes, archived_at_ms, error FROM archive_state"
+                                       " WHERE blob_key > ? ORDER BY blob_key LIMIT ?"));
+  stmt.Bind(1, after_blob_key).Bind(2, static_cast<int64_t>(limit));
+  std::vector<ArchiveRecord> records;
+  while (true) {
+    STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ArchiveRecord record;
+    record.blob_key = stmt.Text(0);
+    record.sop_instance_uid = stmt.Text(1);
+    record.outcome =
+        stmt.Text(2) == kArchived ? ArchiveOutcome::kArchived : ArchiveOutcome::kFailed;
+    record.archive_key = stmt.Text(3);
+    record.tier = stmt.Text(4);
+    record.etag = stmt.Text(5);
+    record.size_bytes = static_cast<uint64_t>(stmt.Int(6));
+    record.archived_at_ms = stmt.Int(7);
+    record.error = stmt.Text(8);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
 Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_t seq) {
   if (consumer.empty()) return InvalidArgument("outbox consumer without a name");
   if (seq < 0) return InvalidArgument("negative outbox sequence number for " + consumer);

@@ -194,11 +194,19 @@ TEST(SqliteArchiveStateTest, MigratesAVersionOneCatalog) {
     ASSERT_TRUE(catalog.ok());
     AppendEvents(**catalog, 2);
   }
-  // Make the file look like a catalog from before version 2.
+  // Make the file look like a catalog from before version 2 (and 3).
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TABLE consumer_cursors; DROP TABLE archive_state;"
+                         " DROP INDEX studies_deleted;"
+                         " ALTER TABLE studies DROP COLUMN retention_until;"
+                         " ALTER TABLE studies DROP COLUMN legal_hold;"
+                         " ALTER TABLE studies DROP COLUMN hold_reason;"
+                         " ALTER TABLE studies DROP COLUMN hold_by;"
+                         " ALTER TABLE studies DROP COLUMN hold_at_ms;"
+                         " ALTER TABLE studies DROP COLUMN deleted_at_ms;"
+                         " ALTER TABLE studies DROP COLUMN deleted_by;"
                          " UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -209,6 +217,38 @@ TEST(SqliteArchiveStateTest, MigratesAVersionOneCatalog) {
   EXPECT_EQ(BacklogAfter(**migrated, 0).events, 2u);
   EXPECT_TRUE(Advance(**migrated, "archiver", 2).ok());
   std::filesystem::remove_all(pattern);
+}
+
+TEST(SqliteArchiveStateTest, ListsArchiveStatesInKeyOrderPageByPage) {
+  auto catalog = testing::OpenMemory();
+  ASSERT_TRUE(catalog
+                  ->Write([&](WriteTxn& txn) -> Status {
+                    for (const char* key : {"dicom/c.dcm", "dicom/a.dcm", "dicom/b.dcm"}) {
+                      STRATA_RETURN_IF_ERROR(txn.RecordArchiveState(Archived(key)));
+                    }
+                    return OkStatus();
+                  })
+                  .ok());
+  std::vector<std::string> keys;
+  std::string after;
+  for (int pages = 0; pages < 5; ++pages) {
+    std::vector<ArchiveRecord> page;
+    ASSERT_TRUE(catalog
+                    ->Read([&](ReadTxn& txn) -> Status {
+                      STRATA_ASSIGN_OR_RETURN(page, txn.ListArchiveStates(after, 2));
+                      return OkStatus();
+                    })
+                    .ok());
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 2u);
+    for (const auto& r : page) {
+      keys.push_back(r.blob_key);
+      EXPECT_EQ(r.tier, "Cool");
+      EXPECT_EQ(r.size_bytes, 1234u);
+    }
+    after = page.back().blob_key;
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"dicom/a.dcm", "dicom/b.dcm", "dicom/c.dcm"}));
 }
 
 }  // namespace

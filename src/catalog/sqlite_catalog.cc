@@ -42,7 +42,20 @@ class SqliteReads : public Base {
     return sqlite::LocateInstances(conn_, study_uid, series_uid, sop_uid);
   }
   Result<std::vector<InstanceLocation>> Versions(const std::string& sop_uid) override {
-    return sqlite::InstanceVersions(conn_, sop_uid);
+    return sqlite::InstanceVersions(conn_, sop_uid, /*include_deleted=*/false);
+  }
+  Result<std::vector<InstanceLocation>> VersionsIncludingDeleted(
+      const std::string& sop_uid) override {
+    return sqlite::InstanceVersions(conn_, sop_uid, /*include_deleted=*/true);
+  }
+  Result<StudyProtection> GetStudyProtection(const std::string& study_uid) override {
+    return sqlite::ReadStudyProtection(conn_, study_uid);
+  }
+  Result<std::vector<DeletedStudy>> ListDeleted() override {
+    return sqlite::ReadDeletedStudies(conn_, std::nullopt, 0);
+  }
+  Result<std::vector<DeletedStudy>> PurgeCandidates(int64_t now_ms, int64_t min_age_ms) override {
+    return sqlite::ReadDeletedStudies(conn_, now_ms, min_age_ms);
   }
   Result<CatalogCounts> Counts() override { return sqlite::ReadCounts(conn_); }
   Result<std::vector<ChangeEntry>> Changes(const ChangeQuery& query) override {
@@ -58,6 +71,10 @@ class SqliteReads : public Base {
     return sqlite::ReadArchiveState(conn_, blob_key);
   }
   Result<ArchiveCounts> CountArchiveStates() override { return sqlite::ReadArchiveCounts(conn_); }
+  Result<std::vector<ArchiveRecord>> ListArchiveStates(const std::string& after_blob_key,
+                                                       size_t limit) override {
+    return sqlite::ReadArchiveStates(conn_, after_blob_key, limit);
+  }
 
  protected:
   Connection& conn_;
@@ -82,6 +99,27 @@ class SqliteWriteTxn final : public SqliteReads<WriteTxn> {
   }
   Status RecordArchiveState(const ArchiveRecord& record) override {
     return sqlite::WriteArchiveState(conn_, record);
+  }
+  Status SetRetention(const std::string& study_uid, const std::string& until) override {
+    return sqlite::WriteRetention(conn_, study_uid, until);
+  }
+  Status SetLegalHold(const std::string& study_uid, const std::string& reason,
+                      const std::string& by, int64_t now_ms) override {
+    return sqlite::WriteLegalHold(conn_, study_uid, reason, by, now_ms);
+  }
+  Status ClearLegalHold(const std::string& study_uid) override {
+    return sqlite::EraseLegalHold(conn_, study_uid);
+  }
+  Status SoftDeleteStudy(const std::string& study_uid, const std::string& by,
+                         int64_t now_ms) override {
+    return sqlite::SoftDelete(conn_, study_uid, by, now_ms);
+  }
+  Status RestoreStudy(const std::string& study_uid, const std::string& by) override {
+    return sqlite::Restore(conn_, study_uid, by);
+  }
+  Result<std::vector<std::string>> PurgeStudy(const std::string& study_uid, const std::string& by,
+                                              int64_t now_ms) override {
+    return sqlite::Purge(conn_, study_uid, by, now_ms);
   }
 };
 

@@ -242,7 +242,18 @@ Result<std::vector<InstanceLocation>> ReadLocations(Stmt& stmt) {
 Result<std::vector<QueryRow>> FindRows(Connection& conn, const Query& query) {
   const std::map<dicom::Tag, MatchVr>& supported = SupportedKeys(query.level);
 
-  std::string where = query.level == QueryLevel::kInstance ? " WHERE i.is_current = 1" : " WHERE 1";
+  // Soft-deleted studies are hidden; a patient whose studies are all deleted has none counted.
+  std::string where;
+  switch (query.level) {
+    case QueryLevel::kPatient:
+      where = " WHERE p.num_studies > 0";
+      break;
+    case QueryLevel::kInstance:
+      where = " WHERE s.deleted_at_ms = 0 AND i.is_current = 1";
+      break;
+    default:
+      where = " WHERE s.deleted_at_ms = 0";
+  }
   std::vector<Param> params;
   for (const MatchKey& key : query.keys) {
     auto vr = supported.find(key.tag);
@@ -326,7 +337,8 @@ Result<std::vector<InstanceLocation>> LocateInstances(Connection& conn,
   if (study_uid.empty() && series_uid.empty() && sop_uid.empty()) {
     return InvalidArgument("Locate needs a study, series or SOP Instance UID");
   }
-  std::string sql = std::string(kLocationColumns) + " WHERE i.is_current = 1";
+  std::string sql =
+      std::string(kLocationColumns) + " WHERE i.is_current = 1 AND s.deleted_at_ms = 0";
   std::vector<Param> params;
   if (!study_uid.empty()) {
     sql += " AND s.study_uid = ?";
@@ -346,10 +358,12 @@ Result<std::vector<InstanceLocation>> LocateInstances(Connection& conn,
   return ReadLocations(stmt);
 }
 
-Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn,
-                                                       const std::string& sop_uid) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(std::string(kLocationColumns) +
-                                                  " WHERE i.sop_uid = ? ORDER BY i.version"));
+Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn, const std::string& sop_uid,
+                                                       bool include_deleted) {
+  STRATA_ASSIGN_OR_RETURN(
+      Stmt stmt,
+      conn.Prepare(std::string(kLocationColumns) + " WHERE i.sop_uid = ?" +
+                   (include_deleted ? "" : " AND s.deleted_at_ms = 0") + " ORDER BY i.version"));
   stmt.Bind(1, sop_uid);
   return ReadLocations(stmt);
 }

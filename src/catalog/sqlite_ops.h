@@ -23,9 +23,9 @@ Result<std::vector<InstanceLocation>> LocateInstances(Connection& conn,
                                                       const std::string& series_uid,
                                                       const std::string& sop_uid);
 
-// See ReadTxn::Versions.
-Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn,
-                                                       const std::string& sop_uid);
+// See ReadTxn::Versions and VersionsIncludingDeleted.
+Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn, const std::string& sop_uid,
+                                                       bool include_deleted);
 
 Result<CatalogCounts> ReadCounts(Connection& conn);
 
@@ -45,11 +45,35 @@ Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq);
 Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
                                                       const std::string& blob_key);
 Result<ArchiveCounts> ReadArchiveCounts(Connection& conn);
+// See ReadTxn::ListArchiveStates.
+Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
+                                                     const std::string& after_blob_key,
+                                                     size_t limit);
 
 // See WriteTxn::AdvanceConsumerCursor. REQUIRES: a write transaction is open on `conn`.
 Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_t seq);
 
 // See WriteTxn::RecordArchiveState. REQUIRES: a write transaction is open on `conn`.
 Status WriteArchiveState(Connection& conn, const ArchiveRecord& record);
+
+// Retention, legal hold and soft delete (sqlite_retention.cc): see the ReadTxn/WriteTxn
+// methods of the same names. Writers REQUIRE a write transaction open on `conn`.
+Result<StudyProtection> ReadStudyProtection(Connection& conn, const std::string& study_uid);
+Result<std::vector<DeletedStudy>> ReadDeletedStudies(Connection& conn,
+                                                     std::optional<int64_t> purgeable_at_ms,
+                                                     int64_t min_age_ms);
+Status WriteRetention(Connection& conn, const std::string& study_uid, const std::string& until);
+Status WriteLegalHold(Connection& conn, const std::string& study_uid, const std::string& reason,
+                      const std::string& by, int64_t now_ms);
+Status EraseLegalHold(Connection& conn, const std::string& study_uid);
+Status SoftDelete(Connection& conn, const std::string& study_uid, const std::string& by,
+                  int64_t now_ms);
+Status Restore(Connection& conn, const std::string& study_uid, const std::string& by);
+Result<std::vector<std::string>> Purge(Connection& conn, const std::string& study_uid,
+                                       const std::string& by, int64_t now_ms);
+
+// Why a study may not be deleted or overwritten at now_ms (legal hold first, then
+// retention), as a kFailedPrecondition naming the reason; OK when nothing protects it.
+Status CheckUnprotected(const StudyProtection& protection, int64_t now_ms, const std::string& what);
 
 }  // namespace strata::catalog::sqlite

@@ -114,9 +114,12 @@ constexpr const char* kAddTotals =
     " instances = instances + ?4 WHERE id = ?5";
 
 // The writes of one PutInstance, after all checks passed. REQUIRES: inside a savepoint.
+// `patient_visible`: the patient already has a visible (not soft-deleted) study, so it is
+// counted in the totals.
 Status WriteInstance(Connection& conn, const InstanceRecord& record,
-                     std::optional<int64_t> patient_pk, std::optional<Row> study,
-                     std::optional<Row> series, const std::optional<CurrentInstance>& current) {
+                     std::optional<int64_t> patient_pk, bool patient_visible,
+                     std::optional<Row> study, std::optional<Row> series,
+                     const std::optional<CurrentInstance>& current) {
   const dicom::InstanceMetadata& m = record.metadata;
   bool new_patient = !patient_pk, new_study = !study, new_series = !series;
   if (new_patient) {
@@ -136,11 +139,13 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
   if (new_study) {
     STRATA_ASSIGN_OR_RETURN(
         int64_t id,
-        Insert(conn,
-               "INSERT INTO studies (patient_pk, study_uid, study_date, study_time, accession,"
-               " study_id, description, referring_physician) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               {*patient_pk, m.study_instance_uid, m.study_date, m.study_time, m.accession_number,
-                m.study_id, m.study_description, m.referring_physician_name}));
+        Insert(
+            conn,
+            "INSERT INTO studies (patient_pk, study_uid, study_date, study_time, accession,"
+            " study_id, description, referring_physician, retention_until)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {*patient_pk, m.study_instance_uid, m.study_date, m.study_time, m.accession_number,
+             m.study_id, m.study_description, m.referring_physician_name, record.retention_until}));
     study = Row{id, *patient_pk};
   } else {
     STRATA_RETURN_IF_ERROR(FillBlanks(conn, "studies", study->id,
@@ -227,7 +232,8 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
   STRATA_RETURN_IF_ERROR(AddCounts(conn, kAddStudyCounts, study->id, {add_series, 1}));
   STRATA_RETURN_IF_ERROR(
       AddCounts(conn, kAddPatientCounts, *patient_pk, {add_study, add_series, 1}));
-  return AddCounts(conn, kAddTotals, 1, {new_patient ? 1 : 0, add_study, add_series, 1});
+  const int64_t add_patient = new_patient || (new_study && !patient_visible) ? 1 : 0;
+  return AddCounts(conn, kAddTotals, 1, {add_patient, add_study, add_series, 1});
 }
 
 Status RunSql(Connection& conn, const char* sql) {
@@ -250,7 +256,7 @@ Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& rec
   // Checks first, so that rejections write nothing.
   STRATA_ASSIGN_OR_RETURN(
       std::optional<Row> patient,
-      SelectRow(conn, "SELECT id, 0 FROM patients WHERE patient_id = ? AND issuer = ?",
+      SelectRow(conn, "SELECT id, num_studies FROM patients WHERE patient_id = ? AND issuer = ?",
                 {m.patient_id, m.issuer_of_patient_id}));
   STRATA_ASSIGN_OR_RETURN(std::optional<Row> study,
                           SelectRow(conn, "SELECT id, patient_pk FROM studies WHERE study_uid = ?",
@@ -258,6 +264,14 @@ Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& rec
   if (study && (!patient || study->parent != patient->id)) {
     return FailedPrecondition("study " + m.study_instance_uid +
                               " is already recorded under another patient");
+  }
+  std::optional<StudyProtection> protection;
+  if (study) {
+    STRATA_ASSIGN_OR_RETURN(protection, ReadStudyProtection(conn, m.study_instance_uid));
+    if (protection->state == StudyState::kDeleted) {
+      return FailedPrecondition("study " + m.study_instance_uid +
+                                " is deleted (recoverable): restore it before storing into it");
+    }
   }
   STRATA_ASSIGN_OR_RETURN(std::optional<Row> series,
                           SelectRow(conn, "SELECT id, study_pk FROM series WHERE series_uid = ?",
@@ -291,12 +305,18 @@ Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& rec
       return FailedPrecondition("instance " + m.sop_instance_uid +
                                 " is already recorded under another series");
     }
+    // Contract 2: nothing under retention or legal hold is overwritten.
+    if (protection) {
+      STRATA_RETURN_IF_ERROR(
+          CheckUnprotected(*protection, record.received_at_ms,
+                           "store a different object under SOPInstanceUID " + m.sop_instance_uid));
+    }
   }
 
   STRATA_RETURN_IF_ERROR(RunSql(conn, "SAVEPOINT put_instance"));
   Status status =
       WriteInstance(conn, record, patient ? std::optional<int64_t>(patient->id) : std::nullopt,
-                    study, series, current);
+                    patient && patient->parent > 0, study, series, current);
   if (!status.ok()) {
     // Undo this call only; the enclosing transaction goes on.
     RunSql(conn, "ROLLBACK TO put_instance").IgnoreError();

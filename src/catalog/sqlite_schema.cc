@@ -135,12 +135,29 @@ CREATE TABLE archive_state (
 CREATE INDEX archive_state_by_outcome ON archive_state (outcome);
 )sql";
 
+// Version 3: retention, legal hold and soft delete, per study (DESIGN.md contract 2).
+// retention_until is a DICOM DA (YYYYMMDD, UTC, inclusive), '' for none; studies recorded
+// before this version get none. deleted_at_ms = 0 means active; > 0 means soft-deleted at
+// that Unix time (hidden from readers; its counts are taken out of its patient's and the
+// totals, so computed attributes and Counts() describe visible data only).
+constexpr const char* k0003Retention = R"sql(
+ALTER TABLE studies ADD COLUMN retention_until TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN hold_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN hold_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN deleted_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN deleted_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX studies_deleted ON studies (deleted_at_ms) WHERE deleted_at_ms > 0;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
   static const auto* const kMigrations = new std::vector<Migration>{
       {1, k0001Init},
       {2, k0002ArchiveState},
+      {3, k0003Retention},
   };
   return *kMigrations;
 }

@@ -218,9 +218,10 @@ Setting ChoiceSetting(std::string section, std::string key, std::string doc,
 // never written here.
 void AddArchiveSettings(std::vector<Setting>& s) {
   s.push_back(ChoiceSetting("archive", "backend",
-                            "Archive store receiving a copy of every stored object: \"none\" "
-                            "(no archive) or \"azure\" (Azure Blob Storage, or Azurite).",
-                            &Config::archive_backend, {"none", "azure"}));
+                            "Where every stored object is copied: \"none\" (no archive), "
+                            "\"azure\" (Azure Blob Storage, or Azurite) or \"filesystem\" (a "
+                            "mounted volume at archive.path, with the access tiers emulated).",
+                            &Config::archive_backend, {"none", "azure", "filesystem"}));
   s.push_back(StringSetting("archive", "endpoint",
                             "Blob service endpoint: https://<account>.blob.core.windows.net, or "
                             "http://127.0.0.1:10000/devstoreaccount1 for Azurite.",
@@ -274,6 +275,14 @@ void AddArchiveSettings(std::vector<Setting>& s) {
   s.push_back(IntSetting<int>("archive", "status_log_interval_seconds",
                               "How often the archive lag is logged (\"archive_lag\").",
                               &Config::archive_status_log_interval_seconds, 1, 86400));
+  s.push_back(StringSetting("archive", "path",
+                            "filesystem backend: the archive's root folder; empty: "
+                            "<data_dir>/archive.",
+                            &Config::archive_path));
+  s.push_back(IntSetting<int>("archive", "rehydration_delay_seconds",
+                              "filesystem backend: how long an object in the emulated Archive "
+                              "tier takes to become readable after a read asked for it.",
+                              &Config::archive_rehydration_delay_seconds, 0, 30 * 86400));
   s.push_back(StringSetting("archive", "staging_dir",
                             "Local folder for the archive store's staged transfers; empty: "
                             "<data_dir>/archive-staging.",
@@ -352,7 +361,150 @@ Status ParseAiRules(const toml::node& n, std::vector<AiRule>* out) {
   return OkStatus();
 }
 
+// [cache]: the local object store bounded in bytes; objects leave it only once archived.
+void AddCacheSettings(std::vector<Setting>& s) {
+  s.push_back(IntSetting<int64_t>("cache", "max_bytes",
+                                  "Local object bytes above which archived objects are evicted "
+                                  "(least recently used first); 0: unbounded. Objects not yet "
+                                  "archived are never evicted.",
+                                  &Config::cache_max_bytes, 0, INT64_MAX));
+  s.push_back(IntSetting<int>("cache", "low_watermark_percent",
+                              "Eviction goes down to this percentage of max_bytes.",
+                              &Config::cache_low_watermark_percent, 1, 100));
+  s.push_back(IntSetting<int>("cache", "pin_recent_hours",
+                              "Objects stored less than this many hours ago are never evicted.",
+                              &Config::cache_pin_recent_hours, 0, 24 * 3650));
+  s.push_back(IntSetting<int>("cache", "min_idle_seconds",
+                              "Objects read less than this many seconds ago are not evicted.",
+                              &Config::cache_min_idle_seconds, 0, 86400));
+  s.push_back(IntSetting<int>("cache", "eviction_interval_seconds",
+                              "How often the cache checks its bound.",
+                              &Config::cache_eviction_interval_seconds, 1, 86400));
+  s.push_back(IntSetting<int>("cache", "rehydration_retry_after_seconds",
+                              "Retry-After sent while an Archive-tier object is rehydrated, when "
+                              "the archive store gives no estimate (Azure gives none).",
+                              &Config::cache_rehydration_retry_after_seconds, 1, 7 * 86400));
+}
+
+// [retention]: the retention date given to a new study, and the soft-delete window.
+void AddRetentionSettings(std::vector<Setting>& s) {
+  s.push_back(IntSetting<int>("retention", "default_years",
+                              "Years a study is kept (cannot be deleted or overwritten) after its "
+                              "StudyDate, or its receive date when it has none; set when its "
+                              "first instance is stored. 0: no retention unless set by `strata "
+                              "admin retention set`.",
+                              &Config::retention_default_years, 0, 200));
+  Setting modality{"retention",
+                   "modality_years",
+                   "Per-Modality overrides of default_years, e.g. { MG = 20, CR = 10 } "
+                   "(environment form: MG=20,CR=10). The modality of the study's first "
+                   "instance decides.",
+                   {},
+                   {},
+                   {}};
+  const std::string name = "retention.modality_years";
+  modality.from_text = [name](Config& c, const std::string& text) {
+    c.retention_modality_years.clear();
+    for (const auto& item : SplitList(text)) {
+      auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return InvalidArgument("config key '" + name + "': '" + item + "' is not MODALITY=years");
+      }
+      int years = 0;
+      STRATA_RETURN_IF_ERROR(ParseInt<int>(name, item.substr(eq + 1), 0, 200, &years));
+      c.retention_modality_years[item.substr(0, eq)] = years;
+    }
+    return OkStatus();
+  };
+  modality.from_toml = [name](Config& c, const toml::node& n) {
+    const toml::table* table = n.as_table();
+    if (!table) return TypeError(name, "a table of Modality = years, e.g. { MG = 20 }");
+    c.retention_modality_years.clear();
+    for (const auto& [key, value] : *table) {
+      auto years = value.value<int64_t>();
+      if (!value.is_integer() || !years) return TypeError(name, "a table of integers");
+      int parsed = 0;
+      STRATA_RETURN_IF_ERROR(ParseInt<int>(name, std::to_string(*years), 0, 200, &parsed));
+      c.retention_modality_years[std::string(key.str())] = parsed;
+    }
+    return OkStatus();
+  };
+  modality.default_toml = [](const Config& c) {
+    std::string out;
+    for (const auto& [key, years] : c.retention_modality_years) {
+      out += (out.empty() ? "" : ", ") + key + " = " + std::to_string(years);
+    }
+    return out.empty() ? std::string("{}") : "{ " + out + " }";
+  };
+  s.push_back(modality);
+  s.push_back(IntSetting<int>("retention", "soft_delete_days",
+                              "Days a deleted study stays recoverable (`strata admin restore`) "
+                              "before `strata admin purge` removes it. Studies under retention "
+                              "or legal hold are never purged.",
+                              &Config::retention_soft_delete_days, 0, 3650));
+}
+
 // [ai]: which engine runs the registered models, how many workers, where reports go.
+// [lifecycle] rules and [cost] prices of `strata admin lifecycle` and `strata admin cost`.
+void AddLifecycleSettings(std::vector<Setting>& s) {
+  auto days = [&](const char* key, const char* doc, int Config::*field) {
+    s.push_back(IntSetting<int>("lifecycle", key, doc, field, 0, 100 * 365));
+  };
+  days("cool_after_days", "Move archive copies Hot -> Cool this many days after archiving; 0: off.",
+       &Config::lifecycle_cool_after_days);
+  days("cold_after_days", "Move archive copies to Cold this many days after archiving; 0: off.",
+       &Config::lifecycle_cold_after_days);
+  days("archive_after_days",
+       "Move archive copies to Archive (offline; reads need hours of rehydration) this many days "
+       "after archiving; 0: off.",
+       &Config::lifecycle_archive_after_days);
+  days("evict_after_days",
+       "Delete the local copy of archived objects this many days after archiving (reads fetch "
+       "them back from the archive); 0: off. Measured from the archive time: last access is not "
+       "tracked.",
+       &Config::lifecycle_evict_after_days);
+  auto price = [&](const char* key, const char* doc, double Config::*field) {
+    const std::string name = std::string("cost.") + key;
+    Setting p{"cost", key, doc, {}, {}, {}};
+    p.from_text = [=](Config& c, const std::string& t) {
+      char* end = nullptr;
+      const double v = std::strtod(t.c_str(), &end);
+      if (t.empty() || end != t.c_str() + t.size() || !(v >= 0)) {
+        return InvalidArgument("config key '" + name + "': '" + t + "' is not a price >= 0");
+      }
+      c.*field = v;
+      return OkStatus();
+    };
+    p.from_toml = [=](Config& c, const toml::node& n) {
+      std::optional<double> v = n.value<double>();  // integers convert too
+      if (!v || !(*v >= 0)) return TypeError(name, "a number >= 0");
+      c.*field = *v;
+      return OkStatus();
+    };
+    p.default_toml = [=](const Config& c) {
+      std::ostringstream out;
+      out << c.*field;
+      std::string text = out.str();
+      return text.find_first_of(".e") == std::string::npos ? text + ".0" : text;
+    };
+    s.push_back(std::move(p));
+  };
+  price("hot_per_gb_month",
+        "Price per GB-month of the Hot tier. The defaults are rough Azure Blob LRS list prices "
+        "(pay as you go, US region); edit them to your contract.",
+        &Config::cost_hot_per_gb_month);
+  price("cool_per_gb_month", "Price per GB-month of the Cool tier.",
+        &Config::cost_cool_per_gb_month);
+  price("cold_per_gb_month", "Price per GB-month of the Cold tier.",
+        &Config::cost_cold_per_gb_month);
+  price("archive_per_gb_month", "Price per GB-month of the Archive tier.",
+        &Config::cost_archive_per_gb_month);
+  price("local_per_gb_month", "Price per GB-month of the local hot store; 0: not priced.",
+        &Config::cost_local_per_gb_month);
+  s.push_back(StringSetting("cost", "currency", "Currency of the prices above (a label).",
+                            &Config::cost_currency));
+}
+
 void AddAiSettings(std::vector<Setting>& s) {
   s.push_back(BoolSetting("ai", "enabled",
                           "Run the active registered models on newly stored images "
@@ -753,7 +905,10 @@ const std::vector<Setting>& Settings() {
                               "<data_dir>/audit.sqlite.",
                               &Config::audit_path));
     AddArchiveSettings(s);
+    AddCacheSettings(s);
     AddAiSettings(s);
+    AddRetentionSettings(s);
+    AddLifecycleSettings(s);
     return s;
   }();
   return settings;
@@ -782,6 +937,10 @@ std::string Config::BlobPath() const {
 
 std::string Config::ArchiveStagingPath() const {
   return archive_staging_dir.empty() ? data_dir + "/archive-staging" : archive_staging_dir;
+}
+
+std::string Config::ArchivePath() const {
+  return archive_path.empty() ? data_dir + "/archive" : archive_path;
 }
 
 std::string Config::AiRecordsPath() const { return data_dir + "/ai.sqlite"; }

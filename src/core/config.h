@@ -95,7 +95,7 @@ struct Config {
   std::string audit_path;  // empty: <data_dir>/audit.sqlite
 
   // [archive]: the copy of every stored object in the archive store (see docs/azure.md).
-  std::string archive_backend = "none";  // "none" or "azure"
+  std::string archive_backend = "none";  // "none", "azure" or "filesystem"
   std::string archive_endpoint;
   std::string archive_account;
   std::string archive_container;
@@ -114,6 +114,32 @@ struct Config {
   int archive_max_backoff_ms = 5 * 60 * 1000;
   int archive_status_log_interval_seconds = 60;
   std::string archive_staging_dir;  // empty: <data_dir>/archive-staging
+  // "filesystem": a mounted volume (NAS, object gateway) as the archive store, with the
+  // Azure tiers emulated and Archive-tier reads delayed by archive_rehydration_delay_seconds.
+  std::string archive_path;  // empty: <data_dir>/archive
+  int archive_rehydration_delay_seconds = 3600;
+
+  // [cache]: the local object store as a cache bounded in bytes in front of the archive.
+  int64_t cache_max_bytes = 0;  // 0: unbounded
+  int cache_low_watermark_percent = 90;
+  int cache_pin_recent_hours = 24;
+  int cache_min_idle_seconds = 300;
+  int cache_eviction_interval_seconds = 60;
+  int cache_rehydration_retry_after_seconds = 3600;
+
+  // [lifecycle]: rules of `strata admin lifecycle`, in days after an object was archived
+  // (docs/operations.md); 0 turns a rule off.
+  int lifecycle_cool_after_days = 30;
+  int lifecycle_cold_after_days = 0;
+  int lifecycle_archive_after_days = 180;
+  int lifecycle_evict_after_days = 0;
+  // [cost]: prices per GB-month for `strata admin cost` (editable estimates).
+  double cost_hot_per_gb_month = 0.018;
+  double cost_cool_per_gb_month = 0.010;
+  double cost_cold_per_gb_month = 0.0036;
+  double cost_archive_per_gb_month = 0.00099;
+  double cost_local_per_gb_month = 0.0;
+  std::string cost_currency = "USD";
 
   // [ai]: event-triggered inference, findings reports and their delivery (docs/ai.md).
   bool ai_enabled = true;
@@ -128,10 +154,16 @@ struct Config {
   int ai_notify_max_attempts = 20;
   std::vector<AiRule> ai_rules;
 
+  // [retention]: how long studies are kept, and the soft-delete window (docs/retention.md).
+  int retention_default_years = 10;                     // 0: no default retention
+  std::map<std::string, int> retention_modality_years;  // Modality -> years; overrides
+  int retention_soft_delete_days = 30;  // purge soft-deleted studies only after this
+
   std::string CatalogPath() const;
   std::string AuditPath() const;
   std::string BlobPath() const;
   std::string ArchiveStagingPath() const;
+  std::string ArchivePath() const;    // <data_dir>/archive unless archive_path is set
   std::string AiRecordsPath() const;  // <data_dir>/ai.sqlite
   std::string JobsPath() const;       // <data_dir>/jobs.sqlite
   // Looks up a peer by AE title; nullptr when unknown.

@@ -119,5 +119,43 @@ TEST(ConfigTest, DefaultFileParsesBackToDefaults) {
   EXPECT_EQ(c->group_commit_max_batch, Config{}.group_commit_max_batch);
 }
 
+TEST(ConfigTest, ReadsRetentionFromFileAndEnvironment) {
+  auto c = ParseConfig(
+      "[retention]\ndefault_years = 7\nmodality_years = { MG = 20, OT = 0 }\n"
+      "soft_delete_days = 0\n",
+      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->retention_default_years, 7);
+  EXPECT_EQ(c->retention_modality_years, (std::map<std::string, int>{{"MG", 20}, {"OT", 0}}));
+  EXPECT_EQ(c->retention_soft_delete_days, 0);
+  auto env = ParseConfig("", {{"STRATA_RETENTION_MODALITY_YEARS", "CR=5,MG=25"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->retention_modality_years, (std::map<std::string, int>{{"CR", 5}, {"MG", 25}}));
+  EXPECT_EQ(env->retention_default_years, 10);
+  EXPECT_FALSE(ParseConfig("[retention]\nmodality_years = { MG = \"x\" }\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("[retention]\nmodality_years = 3\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("", {{"STRATA_RETENTION_MODALITY_YEARS", "MG"}}).ok());
+  EXPECT_NE(DefaultConfigToml().find("modality_years = {}"), std::string::npos);
+}
+
+TEST(ConfigTest, ReadsLifecycleRulesAndCostPrices) {
+  auto c = ParseConfig(
+      "[lifecycle]\ncool_after_days = 10\nevict_after_days = 5\n"
+      "[cost]\nhot_per_gb_month = 0.02\narchive_per_gb_month = 1\ncurrency = \"EUR\"\n",
+      {{"STRATA_COST_COOL_PER_GB_MONTH", "0.011"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->lifecycle_cool_after_days, 10);
+  EXPECT_EQ(c->lifecycle_archive_after_days, 180);  // default
+  EXPECT_EQ(c->lifecycle_evict_after_days, 5);
+  EXPECT_DOUBLE_EQ(c->cost_hot_per_gb_month, 0.02);
+  EXPECT_DOUBLE_EQ(c->cost_archive_per_gb_month, 1.0);  // an integer is a price too
+  EXPECT_DOUBLE_EQ(c->cost_cool_per_gb_month, 0.011);
+  EXPECT_EQ(c->cost_currency, "EUR");
+  EXPECT_FALSE(ParseConfig("[cost]\nhot_per_gb_month = -1\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("[cost]\nhot_per_gb_month = \"x\"\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("[lifecycle]\ncool_after_days = -1\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("", {{"STRATA_COST_HOT_PER_GB_MONTH", "cheap"}}).ok());
+}
+
 }  // namespace
 }  // namespace strata

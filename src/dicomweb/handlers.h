@@ -26,6 +26,8 @@ Response HandleWado(Services& services, Request& request);
 Response HandleMetadata(Services& services, Request& request);
 Response HandleStow(Services& services, Request& request);
 Response HandleChangeFeed(Services& services, Request& request);
+// DELETE /studies/{study}: soft delete; 409 naming the retention or legal hold that forbids it.
+Response HandleDeleteStudy(Services& services, Request& request);
 Response HandleFrames(Services& services, Request& request);
 Response HandleBulkData(Services& services, Request& request);
 // `thumbnail`: /thumbnail (a small picture) rather than /rendered.

@@ -16,6 +16,13 @@ namespace strata::dicomweb {
 Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services,
                                                               const Request& request);
 
+// Streamed answers cannot fail cleanly once their headers are sent, so before streaming:
+// every object only in the archive's Archive tier gets its rehydration started, and the
+// answer is then the longest wait (kUnavailable with a retry hint: 503 + Retry-After).
+// Objects that are merely evicted from the local cache are fetched back while streaming.
+Status StartRehydrations(blob::BlobStore& blobs,
+                         const std::vector<catalog::InstanceLocation>& locations);
+
 // Splits a header value at commas outside double quotes (the media ranges of Accept).
 std::vector<std::string> SplitTopLevel(const std::string& text);
 

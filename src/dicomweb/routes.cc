@@ -69,6 +69,8 @@ class BeastDicomWebServer : public DicomWebServer {
     }
     route("POST", base + "/studies", Role::kWriter, "stow.request", stow);
     route("POST", base + "/studies/{study}", Role::kWriter, "stow.request", stow);
+    route("DELETE", base + "/studies/{study}", Role::kAdmin, "study.delete",
+          [s](Request& r) { return HandleDeleteStudy(*s, r); });
     route("GET", "/changefeed", Role::kReader, "changefeed.read",
           [s](Request& r) { return HandleChangeFeed(*s, r); });
     if (ai) AddAiRoutes(route, *ai, ingest);

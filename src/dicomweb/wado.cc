@@ -215,10 +215,28 @@ Result<std::vector<catalog::InstanceLocation>> LocateFromPath(Services& services
   return locations;
 }
 
+Status StartRehydrations(blob::BlobStore& blobs,
+                         const std::vector<catalog::InstanceLocation>& locations) {
+  Status slowest;
+  for (const auto& loc : locations) {
+    auto info = blobs.Stat(loc.blob_key);
+    if (!info.ok() || info->tier != blob::StorageTier::kArchive) continue;
+    auto opened = blobs.Open(loc.blob_key);  // starts the rehydration
+    if (opened.ok() || opened.status().code() != StatusCode::kUnavailable) continue;
+    if (slowest.ok() || opened.status().retry_after_seconds().value_or(0) >
+                            slowest.retry_after_seconds().value_or(0)) {
+      slowest = opened.status();
+    }
+  }
+  return slowest;
+}
+
 Response HandleWado(Services& services, Request& request) {
   auto located = LocateFromPath(services, request);
   if (!located.ok()) return Response::Error(located.status());
   std::vector<catalog::InstanceLocation> locations = std::move(located).value();
+  Status readable = StartRehydrations(services.blobs, locations);
+  if (!readable.ok()) return Response::Error(readable);
   auto zip = PrefersZip(request.Header("accept"));
   if (!zip.ok()) return Response::Error(400, "Accept: " + zip.status().message());
   if (*zip) return RetrieveZip(services, std::move(locations));

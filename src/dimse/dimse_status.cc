@@ -8,7 +8,9 @@
 //                       understand"; the ErrorComment says which.
 //   kFailedPrecondition 0xA900 Error: data set does not match SOP class (Affected SOP
 //                       Class/Instance UID disagree with the data set, or the instance
-//                       contradicts the stored study/series hierarchy).
+//                       contradicts the stored study/series hierarchy, or would overwrite
+//                       an instance of a study under retention or legal hold, or belongs
+//                       to a soft-deleted study).
 //   kAlreadyExists      0x0111 Duplicate SOP instance (a different object under this SOP
 //                       Instance UID, and the archive is configured to reject those).
 //   kResourceExhausted, kUnavailable, kAborted, kDeadlineExceeded

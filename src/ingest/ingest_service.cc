@@ -167,6 +167,8 @@ class IngestServiceImpl final : public IngestService {
     record.sha256_hex = sha;
     record.received_at_ms = options_.now_ms();
     record.source_ae = request.source_ae;
+    record.retention_until = catalog::DefaultRetentionUntil(options_.retention, m.study_date,
+                                                            m.modality, record.received_at_ms);
     auto outcome = Commit(std::move(record));
     if (!outcome.ok()) {
       if (created) blobs_.Delete(result.blob_key).IgnoreError();
@@ -215,9 +217,10 @@ class IngestServiceImpl final : public IngestService {
 
   // Removes an object an interrupted ingest of (m, sha) placed, unless the catalog has it.
   Status RemoveUncommitted(const dicom::InstanceMetadata& m, const std::string& sha, int* removed) {
+    // Objects of soft-deleted studies are committed too (a restore brings them back).
     std::vector<catalog::InstanceLocation> versions;
     STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
-      STRATA_ASSIGN_OR_RETURN(versions, txn.Versions(m.sop_instance_uid));
+      STRATA_ASSIGN_OR_RETURN(versions, txn.VersionsIncludingDeleted(m.sop_instance_uid));
       return OkStatus();
     }));
     for (const auto& key : CandidateKeys(BaseKey(m), sha, /*first_version=*/true)) {
@@ -274,6 +277,7 @@ class IngestServiceImpl final : public IngestService {
       for (size_t i = 0; i < batch.size(); ++i) {
         batch[i]->done.set_value(commit.ok() ? std::move(outcomes[i]) : Result<PutOutcome>(commit));
       }
+      if (commit.ok() && options_.on_committed) options_.on_committed();
     }
   }
 

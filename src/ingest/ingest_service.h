@@ -43,8 +43,13 @@ struct IngestOptions {
   catalog::DuplicatePolicy duplicates = catalog::DuplicatePolicy::kKeepVersions;
   int max_batch = 256;
   uint64_t min_free_bytes = 0;
+  // The retention date recorded with a study when its first instance arrives.
+  catalog::RetentionPolicy retention;
   // Wall clock in Unix milliseconds for received_at; injected so tests are deterministic.
   std::function<int64_t()> now_ms;
+  // Called on the commit thread after each group commit that appended outbox events, so their
+  // consumers can start at once instead of at their next poll. Must be quick and not ingest.
+  std::function<void()> on_committed;
 };
 
 class IngestService {
@@ -58,7 +63,9 @@ class IngestService {
   // Stores one instance durably. Failure codes:
   //  kInvalidArgument: not parseable DICOM, missing or invalid UIDs;
   //  kFailedPrecondition: data set disagrees with the expected SOP class/instance, or with
-  //                       the catalog's study/series hierarchy;
+  //                       the catalog's study/series hierarchy; a different object under a
+  //                       SOP Instance UID of a study under retention or legal hold; any
+  //                       object of a soft-deleted study;
   //  kAlreadyExists: a different object under this SOP Instance UID and policy kReject;
   //  kResourceExhausted: out of space; kUnavailable/kInternal: storage or catalog failure.
   virtual Result<IngestResult> Ingest(const IngestRequest& request) = 0;

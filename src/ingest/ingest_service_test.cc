@@ -153,6 +153,31 @@ TEST_F(IngestServiceTest, RejectPolicyRefusesDifferentObject) {
   EXPECT_EQ(ObjectFiles(), 1u);
 }
 
+// Contract 2: the first instance gives the study its retention date; a different object
+// under a retained study's SOP Instance UID is refused and leaves no object behind.
+TEST_F(IngestServiceTest, RetainedStudyIsNotOverwritten) {
+  IngestOptions options;
+  options.retention.default_years = 10;
+  Recreate(options);
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  m.study_date = "20251231";
+  ASSERT_TRUE(Store(m, 0).ok());
+  catalog::StudyProtection p;
+  ASSERT_TRUE(catalog_
+                  ->Read([&](catalog::ReadTxn& txn) -> Status {
+                    STRATA_ASSIGN_OR_RETURN(p, txn.GetStudyProtection(m.study_instance_uid));
+                    return OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(p.retention_until, "20351231");
+  auto refused = Store(m, 9);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("retention until 20351231"), std::string::npos);
+  EXPECT_EQ(Versions(m.sop_instance_uid).size(), 1u);
+  EXPECT_EQ(ObjectFiles(), 1u);
+  EXPECT_EQ(Store(m, 0)->outcome, PutOutcome::kDuplicate) << "identical resend still succeeds";
+}
+
 TEST_F(IngestServiceTest, RequestMustMatchDataSet) {
   auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
   IngestRequest request;

@@ -135,6 +135,12 @@ class JobQueue {
   // The job succeeded; `result` is stored on it.
   virtual Status Complete(int64_t id, const std::string& owner, const std::string& result) = 0;
 
+  // Complete for several jobs in one transaction (one commit for a batch). Jobs this owner no
+  // longer holds are left as they are; returns how many were completed. kNotFound for an
+  // unknown id (nothing is completed then).
+  virtual Result<size_t> CompleteAll(const std::vector<int64_t>& ids, const std::string& owner,
+                                     const std::string& result) = 0;
+
   // The attempt failed with `error`. With attempts left the job is pending again, due at
   // `retry_at_ms`; otherwise, or with kNoRetry, it is failed for good. kInvalidArgument for
   // any other retry_at_ms < 0.
@@ -145,6 +151,11 @@ class JobQueue {
   // `not_before_ms`, and the attempt counted by Lease is given back.
   // kInvalidArgument for not_before_ms < 0.
   virtual Status Reschedule(int64_t id, const std::string& owner, int64_t not_before_ms) = 0;
+
+  // Ends every lease `owner` holds, at once rather than at expiry: a worker restarted after a
+  // crash releases what its previous life held. Each job is pending again (due now), or failed
+  // for good when that was its last attempt. Returns how many jobs were released.
+  virtual Result<size_t> ReleaseOwner(const std::string& owner) = 0;
 
   // Keeps a long job: the lease now ends at now + `lease`. kInvalidArgument for lease <= 0.
   virtual Status ExtendLease(int64_t id, const std::string& owner,

@@ -203,6 +203,28 @@ class SqliteJobQueue final : public JobQueue {
     });
   }
 
+  Result<size_t> CompleteAll(const std::vector<int64_t>& ids, const std::string& owner,
+                             const std::string& result) override {
+    STRATA_RETURN_IF_ERROR(CheckOwner(owner));
+    size_t completed = 0;
+    STRATA_RETURN_IF_ERROR(Write("complete", [&](int64_t now) -> Status {
+      completed = 0;
+      for (int64_t id : ids) {
+        auto held = CheckHeld(id, owner);
+        if (!held.ok() && held.status().code() == StatusCode::kFailedPrecondition) continue;
+        STRATA_RETURN_IF_ERROR(held.status());
+        STRATA_ASSIGN_OR_RETURN(
+            Statement update,
+            db_->Prepare("UPDATE jobs SET state = 'succeeded', result = ?2, lease_owner = '', "
+                         "lease_until_ms = 0, updated_at_ms = ?3 WHERE id = ?1"));
+        STRATA_RETURN_IF_ERROR(update.Bind(1, id).Bind(2, result).Bind(3, now).Run());
+        ++completed;
+      }
+      return OkStatus();
+    }));
+    return completed;
+  }
+
   Status Fail(int64_t id, const std::string& owner, const std::string& error,
               int64_t retry_at_ms) override {
     STRATA_RETURN_IF_ERROR(CheckOwner(owner));
@@ -257,6 +279,25 @@ class SqliteJobQueue final : public JobQueue {
           db_->Prepare("UPDATE jobs SET lease_until_ms = ?2, updated_at_ms = ?3 WHERE id = ?1"));
       return update.Bind(1, id).Bind(2, LeaseEnd(now, lease)).Bind(3, now).Run();
     });
+  }
+
+  Result<size_t> ReleaseOwner(const std::string& owner) override {
+    STRATA_RETURN_IF_ERROR(CheckOwner(owner));
+    size_t released = 0;
+    STRATA_RETURN_IF_ERROR(Write("release", [&](int64_t now) -> Status {
+      STRATA_ASSIGN_OR_RETURN(
+          Statement update,
+          db_->Prepare("UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' "
+                       "ELSE 'pending' END, not_before_ms = ?2, lease_owner = '', "
+                       "lease_until_ms = 0, updated_at_ms = ?2, last_error = 'lease of ' || "
+                       "lease_owner || ' released on attempt ' || attempts || ' of ' || "
+                       "max_attempts || ' (the worker restarted)' "
+                       "WHERE state = 'running' AND lease_owner = ?1"));
+      STRATA_RETURN_IF_ERROR(update.Bind(1, owner).Bind(2, now).Run());
+      released = static_cast<size_t>(db_->Changes());
+      return OkStatus();
+    }));
+    return released;
   }
 
   Status Retry(int64_t id) override {

@@ -146,6 +146,45 @@ TEST_F(JobQueueTest, FailRetriesUntilMaxAttemptsThenFailsForGood) {
   EXPECT_EQ(counts.pending, 0);
 }
 
+TEST_F(JobQueueTest, CompleteAllCompletesWhatTheOwnerHolds) {
+  auto queue = Open();
+  ASSERT_NE(queue, nullptr);
+  std::vector<int64_t> ids;
+  for (const char* key : {"a", "b", "c"}) {
+    ids.push_back(queue->Enqueue(Spec("infer", key, "{}", 0)).value().id);
+  }
+  ASSERT_EQ(queue->Lease({"infer"}, 2, milliseconds(1000), "w1").value().size(), 2u);
+  ASSERT_EQ(queue->Lease({"infer"}, 1, milliseconds(1000), "w2").value().size(), 1u);
+  auto completed = queue->CompleteAll(ids, "w1", "ok");
+  ASSERT_TRUE(completed.ok()) << completed.status().ToString();
+  EXPECT_EQ(*completed, 2u);
+  EXPECT_EQ(queue->Get(ids[0]).value().value().state, JobState::kSucceeded);
+  EXPECT_EQ(queue->Get(ids[1]).value().value().state, JobState::kSucceeded);
+  EXPECT_EQ(queue->Get(ids[2]).value().value().state, JobState::kRunning);  // w2's
+  EXPECT_EQ(queue->CompleteAll({ids[2], 999}, "w2", "").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(queue->Get(ids[2]).value().value().state, JobState::kRunning);  // rolled back
+}
+
+TEST_F(JobQueueTest, ReleaseOwnerEndsItsLeasesAtOnce) {
+  auto queue = Open();
+  ASSERT_NE(queue, nullptr);
+  const int64_t a = queue->Enqueue(Spec("infer", "a", "{}", 0, 3)).value().id;
+  const int64_t last = queue->Enqueue(Spec("infer", "last", "{}", 0, 1)).value().id;
+  const int64_t other = queue->Enqueue(Spec("infer", "other", "{}", 0, 3)).value().id;
+  ASSERT_EQ(queue->Lease({"infer"}, 2, milliseconds(60'000), "w1").value().size(), 2u);
+  ASSERT_EQ(queue->Lease({"infer"}, 1, milliseconds(60'000), "w2").value().size(), 1u);
+  EXPECT_EQ(queue->ReleaseOwner("w1").value(), 2u);
+  auto job = queue->Get(a).value().value();
+  EXPECT_EQ(job.state, JobState::kPending);
+  EXPECT_EQ(job.lease_owner, "");
+  EXPECT_NE(job.last_error.find("released"), std::string::npos) << job.last_error;
+  EXPECT_EQ(queue->Get(last).value().value().state, JobState::kFailed);  // its only attempt
+  EXPECT_EQ(queue->Get(other).value().value().state, JobState::kRunning);
+  // Due at once, long before the lease would have expired.
+  EXPECT_EQ(queue->Lease({"infer"}, 10, milliseconds(60'000), "w1").value().size(), 1u);
+  EXPECT_EQ(queue->ReleaseOwner("").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(JobQueueTest, NoRetryFailsForGoodWithAttemptsLeft) {
   auto queue = Open();
   ASSERT_NE(queue, nullptr);
