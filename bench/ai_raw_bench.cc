@@ -18,11 +18,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "inference/engine_factory.h"
 #include "inference/model_card.h"
@@ -134,7 +133,8 @@ int main(int argc, char** argv) {
 
   // The work list: every file, `passes` times.
   std::vector<std::string> files;
-  for (int p = 0; p < args.passes; ++p) files.insert(files.end(), args.files.begin(), args.files.end());
+  for (int p = 0; p < args.passes; ++p)
+    files.insert(files.end(), args.files.begin(), args.files.end());
   const size_t n = files.size();
 
   // Warm-up: one file through preprocess + Run (session initialisation, page cache).
