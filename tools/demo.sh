@@ -39,6 +39,7 @@ echoscu -aec STRATA 127.0.0.1 11112
 demo=$(mktemp -d)
 # Chest radiographs, one with a synthetic lesion the demo model is trained to find.
 "$strata" synth --preset demo --lesion-fraction 0.5 --out "$demo"
+rm -f "$demo/lesion_manifest.csv"  # the synthetic ground truth; storescu sends DICOM files only
 echo "== storescu: sending the demo study"
 storescu -aec STRATA +sd +r 127.0.0.1 11112 "$demo"
 echo "== findscu: every study in the archive"
