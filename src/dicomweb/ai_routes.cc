@@ -175,12 +175,9 @@ Response HandleAiResults(ai::AiPipeline& ai, Request& request) {
       if (!v.ok()) return Response::Error(v.status());
       filter.after_id = *v;
     } else if (name == "limit") {
-      auto v = ParseNonNegative(name, value);
-      if (!v.ok() || *v < 1 || *v > static_cast<int64_t>(kMaxLimit)) {
-        return Response::Error(
-            400, "query parameter 'limit' must be between 1 and " + std::to_string(kMaxLimit));
-      }
-      filter.limit = static_cast<size_t>(*v);
+      auto limit = ParseLimit(name, value, kMaxLimit);
+      if (!limit.ok()) return Response::Error(limit.status());
+      filter.limit = *limit;
     } else {
       return Response::Error(400, "unknown query parameter '" + name +
                                       "' (results take study, instance, model, offset, limit)");
@@ -279,12 +276,9 @@ Response HandleAiJobs(ai::AiPipeline& ai, Request& request) {
       if (!v.ok()) return Response::Error(v.status());
       filter.after_id = *v;
     } else if (name == "limit") {
-      auto v = ParseNonNegative(name, value);
-      if (!v.ok() || *v < 1 || *v > static_cast<int64_t>(kMaxLimit)) {
-        return Response::Error(
-            400, "query parameter 'limit' must be between 1 and " + std::to_string(kMaxLimit));
-      }
-      filter.limit = static_cast<size_t>(*v);
+      auto limit = ParseLimit(name, value, kMaxLimit);
+      if (!limit.ok()) return Response::Error(limit.status());
+      filter.limit = *limit;
     } else {
       return Response::Error(
           400, "unknown query parameter '" + name + "' (jobs take kind, state, offset, limit)");

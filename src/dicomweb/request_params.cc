@@ -14,4 +14,13 @@ Result<int64_t> ParseNonNegative(const std::string& name, const std::string& tex
   return v;
 }
 
+Result<size_t> ParseLimit(const std::string& name, const std::string& text, size_t max) {
+  auto v = ParseNonNegative(name, text);
+  if (!v.ok() || *v < 1 || static_cast<uint64_t>(*v) > max) {
+    return InvalidArgument("query parameter '" + name + "' must be between 1 and " +
+                           std::to_string(max));
+  }
+  return static_cast<size_t>(*v);
+}
+
 }  // namespace strata::dicomweb

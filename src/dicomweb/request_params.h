@@ -13,4 +13,7 @@ namespace strata::dicomweb {
 // A non-negative decimal integer; kInvalidArgument naming `name` otherwise.
 Result<int64_t> ParseNonNegative(const std::string& name, const std::string& text);
 
+// A page size from 1 to `max`; kInvalidArgument naming `name` otherwise.
+Result<size_t> ParseLimit(const std::string& name, const std::string& text, size_t max);
+
 }  // namespace strata::dicomweb
