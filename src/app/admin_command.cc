@@ -138,11 +138,9 @@ int LifecycleCommand(const AdminArgs& args) {
   if (!local.ok()) return Fail(local.status());
   archive::LifecycleOptions options;
   options.dry_run = args.dry_run;
-  options.rules.cool_after_days = config->lifecycle_cool_after_days;
-  options.rules.cold_after_days = config->lifecycle_cold_after_days;
-  options.rules.archive_after_days = config->lifecycle_archive_after_days;
-  options.rules.evict_after_days = config->lifecycle_evict_after_days;
-  auto report = archive::RunLifecycle(**catalog, **archive, local->get(), options);
+  options.rules = ConfiguredLifecycleRules(*config);
+  auto copies = archive::LocalStoreCopies(**local);
+  auto report = archive::RunLifecycle(**catalog, **archive, copies.get(), options);
   if (!report.ok()) return Fail(report.status());
   if (args.json) {
     std::cout << archive::LifecycleReportJson(*report) << "\n";
@@ -159,6 +157,9 @@ int LifecycleCommand(const AdminArgs& args) {
     if (report->moves.empty()) std::cout << "  tier moves: none\n";
     std::cout << "  evict local copy: " << report->evict_local.objects << " objects, "
               << Mib(report->evict_local.bytes) << "\n";
+    if (report->evict_kept > 0) {
+      std::cout << "  kept (pinned or in use): " << report->evict_kept << "\n";
+    }
     if (report->failed > 0) std::cout << "  failed: " << report->failed << "\n";
     for (const auto& f : report->failures) std::cout << "  failed: " << f << "\n";
   }

@@ -55,6 +55,8 @@ int Serve(const std::string& config_path) {
   // The archiver runs beside ingest and never holds it up (contract 6).
   if ((*services)->archiver) (*services)->archiver->Start();
   (*services)->cache->Start();
+  if ((*services)->prefetcher) (*services)->prefetcher->Start();
+  if ((*services)->lifecycle) (*services)->lifecycle->Start();
   if ((*services)->ai) (*services)->ai->Start();
   log::Info("serve_ready", {{"ae_title", config->ae_title},
                             {"dimse_bind", config->dimse_bind},
@@ -69,6 +71,8 @@ int Serve(const std::string& config_path) {
   (*services)->dicomweb->Stop();
   (*services)->dimse->Stop();
   if ((*services)->archiver) (*services)->archiver->Stop();
+  if ((*services)->prefetcher) (*services)->prefetcher->Stop();
+  if ((*services)->lifecycle) (*services)->lifecycle->Stop();
   if ((*services)->ai) (*services)->ai->Stop();
   services->reset();
   log::Info("serve_stopped");

@@ -10,6 +10,7 @@
 #include "audit/sqlite_audit_log.h"
 #include "blob/azure_blob_store.h"
 #include "blob/file_blob_store.h"
+#include "cache/cache_status.h"
 #include "catalog/sqlite_catalog.h"
 #include "core/log.h"
 #include "inference/engine_factory.h"
@@ -44,6 +45,15 @@ Result<std::string> ReadSecret(const std::string& what, const std::string& file,
 
 }  // namespace
 
+archive::LifecycleRules ConfiguredLifecycleRules(const Config& config) {
+  archive::LifecycleRules rules;
+  rules.cool_after_days = config.lifecycle_cool_after_days;
+  rules.cold_after_days = config.lifecycle_cold_after_days;
+  rules.archive_after_days = config.lifecycle_archive_after_days;
+  rules.evict_after_days = config.lifecycle_evict_after_days;
+  return rules;
+}
+
 Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) {
   if (config.archive_backend == "filesystem") {
     blob::FileBlobStoreOptions options;
@@ -55,6 +65,7 @@ Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) 
   }
   blob::AzureBlobOptions options;
   options.endpoint = config.archive_endpoint;
+  options.secondary_endpoint = config.archive_secondary_endpoint;
   options.account = config.archive_account;
   options.container = config.archive_container;
   STRATA_ASSIGN_OR_RETURN(std::string secret,
@@ -67,6 +78,7 @@ Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config) 
   }
   options.staging_dir = config.ArchiveStagingPath();
   options.create_container = config.archive_create_container;
+  options.lock_immutability_policies = config.archive_lock_immutability_policies;
   Result<std::unique_ptr<blob::AzureBlobStore>> store = blob::AzureBlobStore::Open(options);
   if (!store.ok() && store.status().code() == StatusCode::kUnavailable &&
       options.create_container) {
@@ -92,6 +104,7 @@ Status BuildArchiver(const Config& config, Services& services) {
       std::min(config.archive_max_backoff_ms, config.archive_poll_interval_ms));
   options.backoff.max = std::chrono::milliseconds(config.archive_max_backoff_ms);
   options.status_log_interval = std::chrono::seconds(config.archive_status_log_interval_seconds);
+  options.protect_archive_copies = config.archive_protect_copies;
   if (!config.archive_tier.empty()) options.tier = blob::ParseStorageTier(config.archive_tier);
   if (config.archive_naming == "opaque") {
     options.naming = blob::BlobNaming::kOpaque;
@@ -102,6 +115,35 @@ Status BuildArchiver(const Config& config, Services& services) {
                           archive::Archiver::Create(*services.catalog, *services.blobs,
                                                     *services.archive_store, std::move(options)));
   return OkStatus();
+}
+
+// The lifecycle's view of local copies in `strata serve`: sizes from the local store,
+// evictions through the hot cache, which keeps its byte count and its pins.
+class CachedCopies final : public archive::LocalCopies {
+ public:
+  CachedCopies(blob::BlobStore& local, cache::HotCache& cache) : local_(local), cache_(cache) {}
+  Result<std::optional<uint64_t>> LocalSize(const std::string& key) override {
+    return archive::LocalStoreCopies(local_)->LocalSize(key);
+  }
+  Result<bool> EvictLocal(const std::string& key) override {
+    STRATA_ASSIGN_OR_RETURN(std::optional<uint64_t> freed, cache_.EvictIfIdle(key));
+    return freed.has_value();
+  }
+
+ private:
+  blob::BlobStore& local_;
+  cache::HotCache& cache_;
+};
+
+void BuildLifecycle(const Config& config, Services& services) {
+  if (!services.archive_store || config.lifecycle_interval_minutes == 0) return;
+  archive::LifecycleScheduleOptions options;
+  options.lifecycle.rules = ConfiguredLifecycleRules(config);
+  options.interval = std::chrono::minutes(config.lifecycle_interval_minutes);
+  options.first_run_delay = std::chrono::minutes(config.lifecycle_first_run_delay_minutes);
+  services.lifecycle_copies = std::make_unique<CachedCopies>(*services.blobs, *services.cache);
+  services.lifecycle = std::make_unique<archive::LifecycleScheduler>(
+      *services.catalog, *services.archive_store, services.lifecycle_copies.get(), options);
 }
 
 Result<std::unique_ptr<inference::InferenceEngine>> CreateEngine(const Config& config) {
@@ -122,6 +164,13 @@ Result<std::unique_ptr<inference::InferenceEngine>> CreateEngine(const Config& c
   auto engine = inference::CreateInferenceEngine(options);
   if (!engine.ok()) return engine.status().WithContext("ai engine");
   return engine;
+}
+
+// One jobs.sqlite for every user (AI, prefetch); each leases only its own job kinds.
+Status OpenJobs(const Config& config, Services& services) {
+  if (services.jobs) return OkStatus();
+  STRATA_ASSIGN_OR_RETURN(services.jobs, jobs::OpenSqliteJobQueue(config.JobsPath(), {}));
+  return OkStatus();
 }
 
 Status BuildAi(const Config& config, Services& services) {
@@ -152,12 +201,29 @@ Status BuildAi(const Config& config, Services& services) {
   options.notify_max_attempts = config.ai_notify_max_attempts;
   options.calling_ae = config.ae_title;
   options.worker_prefix = config.ae_title + "/";
-  STRATA_ASSIGN_OR_RETURN(services.jobs, jobs::OpenSqliteJobQueue(config.JobsPath(), {}));
+  STRATA_RETURN_IF_ERROR(OpenJobs(config, services));
   STRATA_ASSIGN_OR_RETURN(services.ai_records, ai::OpenSqliteAiRecords(config.AiRecordsPath()));
   STRATA_ASSIGN_OR_RETURN(services.engine, CreateEngine(config));
   services.ai = std::make_unique<ai::AiPipeline>(*services.catalog, *services.cache,
                                                  *services.ingest, *services.jobs,
                                                  *services.ai_records, *services.engine, options);
+  return OkStatus();
+}
+
+// Without an archive store nothing leaves the local store: there is nothing to prefetch.
+Status BuildPrefetcher(const Config& config, Services& services) {
+  if (!config.prefetch_enabled || !services.archive_store) return OkStatus();
+  cache::PrefetcherOptions options;
+  options.policy.max_priors = static_cast<size_t>(config.prefetch_max_priors);
+  options.policy.max_age_years = config.prefetch_max_age_years;
+  options.policy.same_modality_only = config.prefetch_same_modality_only;
+  options.pin = std::chrono::hours(config.prefetch_pin_hours);
+  options.poll_interval = std::chrono::milliseconds(config.prefetch_poll_interval_ms);
+  // Not the AI's "<ae>/worker-<n>" or "<ae>/notifier": each releases only its own leases.
+  options.worker = config.ae_title + "/prefetch";
+  STRATA_RETURN_IF_ERROR(OpenJobs(config, services));
+  services.prefetcher = std::make_unique<cache::Prefetcher>(*services.catalog, *services.cache,
+                                                            *services.jobs, options);
   return OkStatus();
 }
 
@@ -203,9 +269,11 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
                                   : catalog::DuplicatePolicy::kKeepVersions;
   ingest_options.max_batch = config.group_commit_max_batch;
   ingest_options.min_free_bytes = static_cast<uint64_t>(config.min_free_bytes);
-  // The AI router starts on new images at once (the pipeline is built after ingest).
+  // The AI router and the prefetcher start on new images at once (both are built after
+  // ingest).
   ingest_options.on_committed = [svc = services.get()] {
     if (svc->ai) svc->ai->Notify();
+    if (svc->prefetcher) svc->prefetcher->Notify();
   };
   ingest_options.retention.default_years = config.retention_default_years;
   ingest_options.retention.modality_years = config.retention_modality_years;
@@ -213,7 +281,9 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
       ingest::CreateIngestService(*services->catalog, *services->cache, ingest_options);
   STRATA_RETURN_IF_ERROR(services->ingest->Recover());
   STRATA_RETURN_IF_ERROR(BuildArchiver(config, *services));
+  BuildLifecycle(config, *services);
   STRATA_RETURN_IF_ERROR(BuildAi(config, *services));
+  STRATA_RETURN_IF_ERROR(BuildPrefetcher(config, *services));
 
   dimse::DimseServerOptions dimse_options;
   dimse_options.ae_title = config.ae_title;
@@ -238,6 +308,9 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config) {
   web_options.cors_allowed_origins = config.cors_allowed_origins;
   web_options.tls_certificate_file = config.http_tls_certificate;
   web_options.tls_private_key_file = config.http_tls_private_key;
+  web_options.admin_status = [svc = services.get()] {
+    return cache::CacheStatusJson(*svc->cache, svc->prefetcher.get());
+  };
   services->dicomweb = dicomweb::CreateDicomWebServer(
       web_options, *services->ingest, *services->catalog, *services->cache,
       *services->authenticator, *services->audit, services->ai.get());

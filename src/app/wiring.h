@@ -7,9 +7,11 @@
 #include "ai/ai_pipeline.h"
 #include "ai/ai_records.h"
 #include "archive/archiver.h"
+#include "archive/lifecycle_scheduler.h"
 #include "audit/audit_log.h"
 #include "blob/blob_store.h"
 #include "cache/hot_cache.h"
+#include "cache/prefetcher.h"
 #include "catalog/catalog.h"
 #include "core/config.h"
 #include "core/status.h"
@@ -34,11 +36,17 @@ struct Services {
   std::unique_ptr<cache::HotCache> cache;  // built, its eviction thread not started
   std::unique_ptr<ingest::IngestService> ingest;
   std::unique_ptr<archive::Archiver> archiver;
-  // With [ai] enabled = false all four are null. The pipeline is built, not started.
+  // Null without an archive store or with [lifecycle] interval_minutes = 0. Not started.
+  std::unique_ptr<archive::LocalCopies> lifecycle_copies;
+  std::unique_ptr<archive::LifecycleScheduler> lifecycle;
+  // With [ai] enabled = false all four are null (`jobs` is also open for the prefetcher).
+  // The pipeline is built, not started.
   std::unique_ptr<jobs::JobQueue> jobs;
   std::unique_ptr<ai::AiRecords> ai_records;
   std::unique_ptr<inference::InferenceEngine> engine;
   std::unique_ptr<ai::AiPipeline> ai;
+  // Null without an archive store or with [prefetch] enabled = false. Built, not started.
+  std::unique_ptr<cache::Prefetcher> prefetcher;
   std::unique_ptr<dimse::DimseServer> dimse;
   std::unique_ptr<dicomweb::DicomWebServer> dicomweb;
 };
@@ -51,5 +59,8 @@ Result<std::unique_ptr<Services>> BuildServices(const Config& config);
 // The archive store [archive] names (not "none"), as serve uses it; also for the admin
 // commands that work on the archive (rebuild-catalog, lifecycle).
 Result<std::unique_ptr<blob::BlobStore>> OpenArchiveStore(const Config& config);
+
+// The [lifecycle] rules, for the schedule in serve and for `strata admin lifecycle`.
+archive::LifecycleRules ConfiguredLifecycleRules(const Config& config);
 
 }  // namespace strata::app

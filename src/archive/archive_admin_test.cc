@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <thread>
 
 #include "archive/archiver.h"
 #include "archive/catalog_rebuild.h"
 #include "archive/cost_report.h"
 #include "archive/lifecycle.h"
+#include "archive/lifecycle_scheduler.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
 #include "dicom/dicom_file.h"
@@ -223,6 +226,40 @@ TEST_F(ArchiveAdminTest, RebuildRecordsEveryArchivedObjectAndReportsCorruptOnes)
   EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(ArchiveAdminTest, RebuildRestoresRetentionAndHoldsFromProtectedCopies) {
+  StoreAndArchive();
+  // What an archiver with protect_archive_copies leaves on the copies: an admin-extended
+  // retention on one study, a legal hold on one copy of the other.
+  const int64_t until = catalog::RetentionEndMs("20601231");
+  for (const auto& o : originals_) {
+    if (o.study == "1.2.826.1.1") {
+      ASSERT_TRUE(archive_->SetProtection(o.blob_key, {.retain_until_ms = until}).ok());
+    }
+  }
+  ASSERT_TRUE(archive_->SetProtection(originals_[2].blob_key, {.legal_hold = true}).ok());
+
+  auto rebuilt = Open(dir_ + "/rebuilt.sqlite");
+  RebuildOptions options;
+  options.retention.default_years = 10;
+  options.now_ms = [] { return kT0; };
+  auto report = RebuildCatalog(*rebuilt, *archive_, options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->retention_from_archive, 1u);
+  EXPECT_EQ(report->holds_restored, 1u);
+  ASSERT_TRUE(rebuilt
+                  ->Read([&](catalog::ReadTxn& txn) -> Status {
+                    STRATA_ASSIGN_OR_RETURN(auto extended, txn.GetStudyProtection("1.2.826.1.1"));
+                    EXPECT_EQ(extended.retention_until, "20601231");
+                    EXPECT_FALSE(extended.hold.held);
+                    STRATA_ASSIGN_OR_RETURN(auto held, txn.GetStudyProtection("1.2.826.1.2"));
+                    EXPECT_TRUE(held.hold.held);
+                    EXPECT_EQ(held.hold.set_by, "rebuild-catalog");
+                    EXPECT_EQ(held.retention_until, "20331114");  // the policy's: kT0 + 10 y
+                    return OkStatus();
+                  })
+                  .ok());
+}
+
 TEST_F(ArchiveAdminTest, RebuildWithOpaqueNamesUsesTheObjectsThemselves) {
   StoreAndArchive(blob::BlobNaming::kOpaque);
   auto rebuilt = Open(dir_ + "/rebuilt.sqlite");
@@ -271,7 +308,7 @@ TEST_F(ArchiveAdminTest, LifecyclePlansWithoutChangingThenApplies) {
   options.now_ms = [] { return kT0 + 40 * kDayMs; };
 
   // Dry run: the plan, and nothing changed.
-  auto plan = RunLifecycle(*catalog_, *archive_, local_.get(), options);
+  auto plan = RunLifecycle(*catalog_, *archive_, LocalStoreCopies(*local_).get(), options);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_TRUE(plan->dry_run);
   EXPECT_EQ(plan->examined, originals_.size());
@@ -288,7 +325,7 @@ TEST_F(ArchiveAdminTest, LifecyclePlansWithoutChangingThenApplies) {
 
   // Applied: tiers moved in the archive and recorded, local copies gone, archive time kept.
   options.dry_run = false;
-  auto applied = RunLifecycle(*catalog_, *archive_, local_.get(), options);
+  auto applied = RunLifecycle(*catalog_, *archive_, LocalStoreCopies(*local_).get(), options);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   EXPECT_EQ(applied->failed, 0u);
   EXPECT_EQ(applied->moves[0].count.objects, originals_.size());
@@ -302,7 +339,7 @@ TEST_F(ArchiveAdminTest, LifecyclePlansWithoutChangingThenApplies) {
 
   // Later: Cool -> Archive; nothing more to evict.
   options.now_ms = [] { return kT0 + 200 * kDayMs; };
-  auto later = RunLifecycle(*catalog_, *archive_, local_.get(), options);
+  auto later = RunLifecycle(*catalog_, *archive_, LocalStoreCopies(*local_).get(), options);
   ASSERT_TRUE(later.ok());
   ASSERT_EQ(later->moves.size(), 1u);
   EXPECT_EQ(later->moves[0].from, blob::StorageTier::kCool);
@@ -311,7 +348,7 @@ TEST_F(ArchiveAdminTest, LifecyclePlansWithoutChangingThenApplies) {
   EXPECT_EQ(archive_->Stat(originals_[0].blob_key)->tier, blob::StorageTier::kArchive);
 
   // Never warmer, never again.
-  auto idle = RunLifecycle(*catalog_, *archive_, local_.get(), options);
+  auto idle = RunLifecycle(*catalog_, *archive_, LocalStoreCopies(*local_).get(), options);
   ASSERT_TRUE(idle.ok());
   EXPECT_TRUE(idle->moves.empty());
 }
@@ -322,10 +359,77 @@ TEST_F(ArchiveAdminTest, LifecycleNeverEvictsUnarchivedObjects) {
   options.rules.evict_after_days = 1;
   options.dry_run = false;
   options.now_ms = [] { return kT0 + 400 * kDayMs; };
-  auto report = RunLifecycle(*catalog_, *archive_, local_.get(), options);
+  auto report = RunLifecycle(*catalog_, *archive_, LocalStoreCopies(*local_).get(), options);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->evict_local.objects, 0u);
   EXPECT_TRUE(local_->Stat(originals_[0].blob_key).ok());
+}
+
+// Local copies of which some are pinned: lifecycle eviction must keep those.
+class PinnedCopies final : public LocalCopies {
+ public:
+  PinnedCopies(blob::BlobStore& local, std::set<std::string> pinned)
+      : store_(LocalStoreCopies(local)), pinned_(std::move(pinned)) {}
+  Result<std::optional<uint64_t>> LocalSize(const std::string& key) override {
+    return store_->LocalSize(key);
+  }
+  Result<bool> EvictLocal(const std::string& key) override {
+    if (pinned_.count(key)) return false;
+    return store_->EvictLocal(key);
+  }
+
+ private:
+  std::unique_ptr<LocalCopies> store_;
+  std::set<std::string> pinned_;
+};
+
+TEST_F(ArchiveAdminTest, LifecycleKeepsPinnedLocalCopies) {
+  StoreAndArchive();
+  PinnedCopies copies(*local_, {originals_[0].blob_key});
+  LifecycleOptions options;
+  options.rules.evict_after_days = 1;
+  options.dry_run = false;
+  options.now_ms = [] { return kT0 + 2 * kDayMs; };
+  auto report = RunLifecycle(*catalog_, *archive_, &copies, options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->evict_kept, 1u);
+  EXPECT_EQ(report->evict_local.objects, originals_.size() - 1);
+  EXPECT_TRUE(local_->Stat(originals_[0].blob_key).ok());
+  EXPECT_EQ(local_->Stat(originals_[1].blob_key).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ArchiveAdminTest, LifecycleSchedulerAppliesTheRulesByItself) {
+  StoreAndArchive();
+  auto copies = LocalStoreCopies(*local_);
+  LifecycleScheduleOptions options;
+  options.lifecycle.rules.cool_after_days = 30;
+  options.lifecycle.dry_run = true;  // ignored: scheduled runs apply
+  options.lifecycle.now_ms = [] { return kT0 + 40 * kDayMs; };
+  options.first_run_delay = std::chrono::milliseconds(0);
+  options.interval = std::chrono::milliseconds(20);
+  LifecycleScheduler scheduler(*catalog_, *archive_, copies.get(), options);
+  scheduler.Start();
+  for (int i = 0; i < 500 && scheduler.Runs() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  scheduler.Stop();
+  EXPECT_GE(scheduler.Runs(), 2u);
+  for (const auto& o : originals_) {
+    EXPECT_EQ(archive_->Stat(o.blob_key)->tier, blob::StorageTier::kCool);
+    EXPECT_EQ(StateOf(*catalog_, o.blob_key)->tier, "Cool");
+  }
+  const uint64_t runs = scheduler.Runs();
+  scheduler.Stop();  // idempotent
+  EXPECT_EQ(scheduler.Runs(), runs);
+}
+
+TEST_F(ArchiveAdminTest, LifecycleSchedulerStopsBeforeItsFirstRun) {
+  LifecycleScheduleOptions options;
+  options.first_run_delay = std::chrono::hours(1);
+  LifecycleScheduler scheduler(*catalog_, *archive_, nullptr, options);
+  scheduler.Start();
+  scheduler.Stop();  // must not wait an hour
+  EXPECT_EQ(scheduler.Runs(), 0u);
 }
 
 TEST_F(ArchiveAdminTest, LifecycleRejectsNegativeDays) {

@@ -50,6 +50,8 @@ struct Archiver::EventResult {
   Status status;                                 // why, for kFailed and kRetryLater
   std::optional<catalog::ArchiveRecord> record;  // to commit with the cursor
   uint64_t bytes_uploaded = 0;
+  size_t protected_copies = 0;
+  size_t protect_refused = 0;
 };
 
 Result<std::unique_ptr<Archiver>> Archiver::Create(catalog::Catalog& catalog,
@@ -224,6 +226,8 @@ Result<BatchOutcome> Archiver::RunBatch() {
         break;
     }
     outcome.bytes_uploaded += result.bytes_uploaded;
+    outcome.protected_copies += result.protected_copies;
+    outcome.protect_refused += result.protect_refused;
     if (result.record) records.push_back(std::move(*result.record));
     last_done = entry.seq;
     ++outcome.events;
@@ -243,6 +247,7 @@ Result<BatchOutcome> Archiver::RunBatch() {
                               {"archived", static_cast<int64_t>(outcome.archived)},
                               {"already_archived", static_cast<int64_t>(outcome.already_archived)},
                               {"failed", static_cast<int64_t>(outcome.failed)},
+                              {"protected", static_cast<int64_t>(outcome.protected_copies)},
                               {"bytes", static_cast<int64_t>(outcome.bytes_uploaded)},
                               {"cursor_seq", last_done},
                               {"elapsed_ms", static_cast<int64_t>(elapsed_ms)}});
@@ -278,6 +283,17 @@ std::vector<std::optional<Archiver::EventResult>> Archiver::ArchiveAll(
 
 Archiver::EventResult Archiver::ArchiveEvent(const catalog::ChangeEntry& entry) {
   EventResult result;
+  if (entry.kind == catalog::kProtectionChangedEvent) {
+    if (!options_.protect_archive_copies) return result;
+    try {
+      return ProtectStudy(
+          nlohmann::json::parse(entry.payload).at("study_instance_uid").get<std::string>());
+    } catch (const std::exception& e) {
+      log::Error("archive_protect_bad_event",
+                 {{"seq", entry.seq}, {"error", std::string(e.what())}});
+      return result;
+    }
+  }
   if (entry.kind != "instance.stored" && entry.kind != "instance.replaced") return result;
   std::string blob_key;
   blob::InstanceUids uids;
@@ -381,7 +397,9 @@ Archiver::EventResult Archiver::ArchiveObject(const std::string& blob_key,
   Result<blob::BlobInfo> info = archive_store_.Stat(*archive_key);
   if (!info.ok()) return fail(info.status().WithContext("stat archived object"));
   bool same = info->size_bytes == local_size;
-  if (same && !info->content_md5.empty()) {
+  // A fresh upload carried its MD5 and the store checked it (see BlobStore::Put); an object
+  // that was already there is compared with the local bytes here.
+  if (same && existed && !info->content_md5.empty()) {
     Result<std::string> md5 = blob::Md5OfFileRange(path, 0, local_size);
     if (!md5.ok()) return fail(md5.status());
     same = *md5 == info->content_md5;
@@ -392,6 +410,12 @@ Archiver::EventResult Archiver::ArchiveObject(const std::string& blob_key,
     return fail_for_good(
         DataLoss(existed ? "a different object is already archived under " + *archive_key
                          : "archived object " + *archive_key + " does not match the local one"));
+  }
+
+  if (options_.protect_archive_copies) {
+    // Before the record: a retry after a crash finds the object existing and protects it then.
+    Protect(uids.study, {*archive_key}, result);
+    if (result.disposition == Disposition::kRetryLater) return result;
   }
 
   catalog::ArchiveRecord record;
@@ -410,6 +434,72 @@ Archiver::EventResult Archiver::ArchiveObject(const std::string& blob_key,
   result.record = std::move(record);
   result.disposition = existed ? Disposition::kAlreadyArchived : Disposition::kArchived;
   result.bytes_uploaded = existed ? 0 : local_size;
+  return result;
+}
+
+void Archiver::Protect(const std::string& study_uid, const std::vector<std::string>& archive_keys,
+                       EventResult& result) {
+  std::optional<catalog::StudyProtection> study;
+  Status read = catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+    Result<catalog::StudyProtection> p = txn.GetStudyProtection(study_uid);
+    if (p.status().code() == StatusCode::kNotFound) return OkStatus();  // purged meanwhile
+    STRATA_RETURN_IF_ERROR(p.status());
+    study = std::move(p).value();
+    return OkStatus();
+  });
+  if (!read.ok()) {
+    result.disposition = Disposition::kRetryLater;
+    result.status = read.WithContext("catalog");
+    return;
+  }
+  if (!study) return;
+  blob::BlobProtection protection;
+  protection.retain_until_ms = catalog::RetentionEndMs(study->retention_until);
+  protection.legal_hold = study->hold.held;
+  for (const std::string& key : archive_keys) {
+    Status set = archive_store_.SetProtection(key, protection);
+    if (set.ok()) {
+      ++result.protected_copies;
+    } else if (IsTransient(set.code())) {
+      result.disposition = Disposition::kRetryLater;
+      result.status = set.WithContext("protect archive copy");
+      return;
+    } else {
+      ++result.protect_refused;
+      log::Error("archive_protect_refused", {{"archive_key", key}, {"error", set.ToString()}});
+    }
+  }
+}
+
+Archiver::EventResult Archiver::ProtectStudy(const std::string& study_uid) {
+  EventResult result;
+  std::vector<std::string> archive_keys;
+  Status read = catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+    STRATA_ASSIGN_OR_RETURN(auto current, txn.Locate(study_uid, "", ""));
+    for (const auto& instance : current) {
+      STRATA_ASSIGN_OR_RETURN(auto versions,
+                              txn.VersionsIncludingDeleted(instance.sop_instance_uid));
+      for (const auto& version : versions) {
+        STRATA_ASSIGN_OR_RETURN(auto state, txn.ArchiveState(version.blob_key));
+        if (state && state->outcome == catalog::ArchiveOutcome::kArchived) {
+          archive_keys.push_back(state->archive_key);
+        }
+      }
+    }
+    return OkStatus();
+  });
+  if (!read.ok()) {
+    result.disposition = Disposition::kRetryLater;
+    result.status = read.WithContext("catalog");
+    return result;
+  }
+  Protect(study_uid, archive_keys, result);
+  if (result.disposition != Disposition::kRetryLater) {
+    log::Info("archive_study_protected",
+              {{"study_instance_uid", study_uid},
+               {"protected", static_cast<int64_t>(result.protected_copies)},
+               {"refused", static_cast<int64_t>(result.protect_refused)}});
+  }
   return result;
 }
 

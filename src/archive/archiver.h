@@ -60,6 +60,12 @@ struct ArchiverOptions {
   std::optional<blob::StorageTier> tier;
   blob::BlobNaming naming = blob::BlobNaming::kVendorNeutral;
   std::string naming_key;  // for kOpaque: the secret of at least 32 bytes
+  // Also protects each archive copy in the archive store itself (BlobStore::SetProtection:
+  // Azure immutability policy and legal hold) with its study's retention and hold: at upload,
+  // and again for every catalog::kProtectionChangedEvent. Transient store errors are retried
+  // like uploads; a refusal (a container without version-level immutability, a store without
+  // protection) is logged and the copy stays archived, protected by Strata's own checks only.
+  bool protect_archive_copies = false;
   // Unix time in ms; empty: the system clock.
   std::function<int64_t()> now_ms;
   // Seed of the backoff jitter; 0: from std::random_device.
@@ -73,6 +79,8 @@ struct BatchOutcome {
   size_t already_archived = 0;  // found in the archive with the same content, or recorded
   size_t failed = 0;            // recorded as failed for good
   size_t skipped = 0;           // events of other kinds
+  size_t protected_copies = 0;  // archive copies whose protection was set
+  size_t protect_refused = 0;   // archive copies whose store refused protection (logged)
   uint64_t bytes_uploaded = 0;
   // Not OK when the archive store failed transiently: the batch stopped before that event.
   Status retry_later;
@@ -130,6 +138,12 @@ class Archiver {
   EventResult ArchiveEvent(const catalog::ChangeEntry& entry);
   EventResult ArchiveObject(const std::string& blob_key, const blob::InstanceUids& uids,
                             const std::string& sha256);
+  // Sets the protection of `archive_keys` to what the catalog holds for `study_uid` now.
+  // Counts into `result`; a transient store error makes it kRetryLater.
+  void Protect(const std::string& study_uid, const std::vector<std::string>& archive_keys,
+               EventResult& result);
+  // Protect for every archived version of a study (a kProtectionChangedEvent).
+  EventResult ProtectStudy(const std::string& study_uid);
 
   catalog::Catalog& catalog_;
   blob::BlobStore& local_store_;

@@ -539,6 +539,68 @@ TEST_F(ArchiverTest, MalformedEventIsCountedAsFailedAndSkipped) {
   EXPECT_EQ(Lag().cursor_seq, 2);
 }
 
+TEST_F(ArchiverTest, ArchiveCopiesFollowTheirStudysRetentionAndLegalHold) {
+  blob::FileBlobStoreOptions tiered;
+  tiered.emulate_tiers = true;  // the store's own write protection, emulated
+  auto store = blob::OpenFileBlobStore(dir_ + "/worm", tiered);
+  ASSERT_TRUE(store.ok());
+  blob::BlobStore& worm = **store;
+  ArchiverOptions options = Options();
+  options.protect_archive_copies = true;
+  auto archiver = Archiver::Create(*catalog_, *local_, worm, options);
+  ASSERT_TRUE(archiver.ok());
+
+  const std::string a = Ingest("1.2.3.4.1", "first");
+  auto batch = (*archiver)->RunBatch();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->archived, 1u);
+  EXPECT_EQ(batch->protected_copies, 1u);
+  EXPECT_FALSE(worm.Stat(a)->legal_hold);
+
+  // A hold set by an admin reaches the copies already archived...
+  ASSERT_TRUE(catalog_
+                  ->Write([](catalog::WriteTxn& txn) {
+                    return txn.SetLegalHold("1.2.3", "litigation 7", "admin", 1);
+                  })
+                  .ok());
+  // ...and copies archived later get it at upload.
+  const std::string b = Ingest("1.2.3.4.2", "second");
+  batch = (*archiver)->RunBatch();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_TRUE(batch->retry_later.ok()) << batch->retry_later.ToString();
+  EXPECT_TRUE(worm.Stat(a)->legal_hold);
+  EXPECT_TRUE(worm.Stat(b)->legal_hold);
+  EXPECT_EQ(worm.Delete(a).code(), StatusCode::kFailedPrecondition);
+
+  // The hold cleared and a retention date set: the copies follow.
+  ASSERT_TRUE(catalog_
+                  ->Write([](catalog::WriteTxn& txn) -> Status {
+                    STRATA_RETURN_IF_ERROR(txn.ClearLegalHold("1.2.3"));
+                    return txn.SetRetention("1.2.3", "20991231");
+                  })
+                  .ok());
+  batch = (*archiver)->RunBatch();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->protected_copies, 4u);  // two events, two archived copies each
+  auto info = worm.Stat(b);
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->legal_hold);
+  EXPECT_EQ(info->retain_until_ms, int64_t{4102444800000});  // 2100-01-01T00:00:00Z
+  EXPECT_EQ(worm.Delete(b).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ArchiverTest, StoreWithoutProtectionStillArchives) {
+  ArchiverOptions options = Options();
+  options.protect_archive_copies = true;
+  auto archiver = MakeArchiver(*catalog_, options);
+  const std::string a = Ingest("1.2.3.4.1", "plain");
+  auto batch = archiver->RunBatch();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->archived, 1u);
+  EXPECT_EQ(batch->protect_refused, 1u);
+  EXPECT_EQ(StateOf(a)->outcome, catalog::ArchiveOutcome::kArchived);
+}
+
 TEST_F(ArchiverTest, CreateRejectsBadOptions) {
   ArchiverOptions options = Options();
   options.batch_size = 0;

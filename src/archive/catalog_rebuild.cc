@@ -37,6 +37,7 @@ int64_t SystemNowMs() {
 struct Item {
   catalog::InstanceRecord instance;
   catalog::ArchiveRecord archive;
+  blob::BlobProtection protection;  // the archive copy's own, where the store keeps one
   bool later_version = false;
 };
 
@@ -221,24 +222,49 @@ class Rebuilder {
     item.archive.etag = info.etag;
     item.archive.size_bytes = size;
     item.archive.archived_at_ms = now;
+    item.protection.retain_until_ms = info.retain_until_ms.value_or(0);
+    item.protection.legal_hold = info.legal_hold;
     return item;
   }
 
-  // Retention dates go in last: a later version cannot be recorded in a study under
-  // retention (contract 2), but the archive holds versions made before it applied.
+  // Retention dates and holds go in last: a later version cannot be recorded in a study under
+  // retention (contract 2), but the archive holds versions made before it applied. A study's
+  // retention is the later of the policy's date and the end its archive copies carry (a date
+  // an admin extended survives that way); a hold on any copy holds the study.
   Status RecordRetention() {
     const int64_t now = NowMs();
-    std::vector<std::pair<std::string, std::string>> dates;  // study, until
-    for (const auto& [study, first] : studies_) {
+    struct Protection {
+      std::string study;
+      std::string until;
+      bool held = false;
+    };
+    std::vector<Protection> protections;
+    for (const auto& [study, facts] : studies_) {
       std::string until =
-          catalog::DefaultRetentionUntil(options_.retention, first.study_date, first.modality, now);
-      if (!until.empty()) dates.emplace_back(study, std::move(until));
+          catalog::DefaultRetentionUntil(options_.retention, facts.study_date, facts.modality, now);
+      if (facts.archive_retain_until_ms > 0) {
+        std::string archived = catalog::UtcDate(facts.archive_retain_until_ms - 1);
+        if (archived > until) {
+          until = std::move(archived);
+          ++report_.retention_from_archive;
+        }
+      }
+      if (facts.archive_held) ++report_.holds_restored;
+      if (!until.empty() || facts.archive_held) {
+        protections.push_back({study, std::move(until), facts.archive_held});
+      }
     }
-    for (size_t i = 0; i < dates.size(); i += options_.commit_batch) {
-      const size_t end = std::min(dates.size(), i + options_.commit_batch);
+    for (size_t i = 0; i < protections.size(); i += options_.commit_batch) {
+      const size_t end = std::min(protections.size(), i + options_.commit_batch);
       STRATA_RETURN_IF_ERROR(catalog_.Write([&](catalog::WriteTxn& txn) -> Status {
         for (size_t j = i; j < end; ++j) {
-          STRATA_RETURN_IF_ERROR(txn.SetRetention(dates[j].first, dates[j].second));
+          const Protection& p = protections[j];
+          if (!p.until.empty()) STRATA_RETURN_IF_ERROR(txn.SetRetention(p.study, p.until));
+          if (p.held) {
+            STRATA_RETURN_IF_ERROR(txn.SetLegalHold(
+                p.study, "legal hold found on the archive copies by rebuild-catalog",
+                "rebuild-catalog", now));
+          }
         }
         return OkStatus();
       }));
@@ -281,7 +307,12 @@ class Rebuilder {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const Item& item : batch) {
       const dicom::InstanceMetadata& m = item.instance.metadata;
-      studies_.emplace(m.study_instance_uid, StudyFirst{m.study_date, m.modality});
+      StudyFacts& study =
+          studies_.emplace(m.study_instance_uid, StudyFacts{m.study_date, m.modality})
+              .first->second;
+      study.archive_retain_until_ms =
+          std::max(study.archive_retain_until_ms, item.protection.retain_until_ms);
+      study.archive_held = study.archive_held || item.protection.legal_hold;
     }
     const uint64_t before = report_.recorded;
     report_.recorded += recorded;
@@ -326,12 +357,16 @@ class Rebuilder {
   std::mutex mutex_;
   RebuildReport report_;        // GUARDED_BY(mutex_)
   std::vector<Item> deferred_;  // GUARDED_BY(mutex_); later versions
-  struct StudyFirst {
-    std::string study_date;
-    std::string modality;
+  struct StudyFacts {
+    std::string study_date;  // of its first recorded instance
+    std::string modality;    // of its first recorded instance
+    // The archive copies' own protection (Archiver with protect_archive_copies): the latest
+    // retention end and whether any copy is held.
+    int64_t archive_retain_until_ms = 0;
+    bool archive_held = false;
   };
-  // Per study, what its first recorded instance says (for the retention date).
-  std::map<std::string, StudyFirst> studies_;  // GUARDED_BY(mutex_)
+  // Per study, for its retention date and legal hold.
+  std::map<std::string, StudyFacts> studies_;  // GUARDED_BY(mutex_)
   Status fatal_;  // GUARDED_BY(mutex_); a catalog failure stops the rebuild
 };
 
@@ -371,6 +406,8 @@ std::string RebuildReportJson(const RebuildReport& report) {
       {"failed", report.failed},
       {"needs_rehydration", report.needs_rehydration},
       {"ambiguous_versions", report.ambiguous_versions},
+      {"retention_from_archive", report.retention_from_archive},
+      {"holds_restored", report.holds_restored},
       {"bytes", report.bytes},
       {"seconds", report.seconds},
       {"objects_per_second",

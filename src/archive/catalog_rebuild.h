@@ -11,8 +11,9 @@
 // with an archived ArchiveRecord for that local key, so that a reader's miss on the (empty)
 // local store fetches the object back from the archive (cache/hot_cache.h).
 //
-// No outbox events are written: rebuilt instances are not re-archived, re-routed to AI or
-// forwarded, and the change feed starts empty. First versions are recorded before later
+// No instance events are written: rebuilt instances are not re-archived, re-routed to AI or
+// forwarded. The change feed starts with the study.protection_changed events of the
+// retention dates and holds recorded last. First versions are recorded before later
 // ones; the order among several later versions of one instance is not in the archive, so
 // the one with the greatest key becomes current (counted in ambiguous_versions).
 //
@@ -47,7 +48,10 @@ struct RebuildOptions {
   // At most this many failures are listed in the report (all are counted and logged).
   size_t max_listed_failures = 1000;
   // Retention dates given to the rebuilt studies, as ingest gives them (from StudyDate and
-  // Modality), recorded after every instance. Dates set by hand are not in the archive.
+  // Modality), recorded after every instance. Dates set by hand and legal holds are in the
+  // archive only where the archiver protected the copies ([archive] protect_copies): then a
+  // later retention end found on a copy wins, and a held copy puts its study under legal hold
+  // again. Otherwise they are lost.
   catalog::RetentionPolicy retention;
   // Unix time in ms, recorded as receive and archive time; empty: the system clock.
   std::function<int64_t()> now_ms;
@@ -59,13 +63,17 @@ struct RebuildFailure {
 };
 
 struct RebuildReport {
-  uint64_t listed = 0;                   // objects found under the prefix
-  uint64_t recorded = 0;                 // instance versions recorded (stored or new version)
-  uint64_t duplicates = 0;               // same data set as an instance already recorded
-  uint64_t failed = 0;                   // unusable objects (includes needs_rehydration)
-  uint64_t needs_rehydration = 0;        // in the Archive tier: rehydrate, then rebuild again
-  uint64_t ambiguous_versions = 0;       // later versions whose order had to be guessed
-  uint64_t bytes = 0;                    // bytes of the recorded objects
+  uint64_t listed = 0;              // objects found under the prefix
+  uint64_t recorded = 0;            // instance versions recorded (stored or new version)
+  uint64_t duplicates = 0;          // same data set as an instance already recorded
+  uint64_t failed = 0;              // unusable objects (includes needs_rehydration)
+  uint64_t needs_rehydration = 0;   // in the Archive tier: rehydrate, then rebuild again
+  uint64_t ambiguous_versions = 0;  // later versions whose order had to be guessed
+  uint64_t bytes = 0;               // bytes of the recorded objects
+  // Studies whose retention came from their archive copies' own (later than the policy's),
+  // and studies put back under legal hold because a copy was held (see RebuildOptions).
+  uint64_t retention_from_archive = 0;
+  uint64_t holds_restored = 0;
   double seconds = 0;                    // wall time of the whole rebuild
   std::vector<RebuildFailure> failures;  // the first max_listed_failures
 };

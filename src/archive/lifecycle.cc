@@ -29,7 +29,7 @@ std::optional<blob::StorageTier> TargetTier(const LifecycleRules& rules, int64_t
 
 class LifecycleRun {
  public:
-  LifecycleRun(catalog::Catalog& catalog, blob::BlobStore& archive, blob::BlobStore* local,
+  LifecycleRun(catalog::Catalog& catalog, blob::BlobStore& archive, LocalCopies* local,
                const LifecycleOptions& options)
       : catalog_(catalog), archive_(archive), local_(local), options_(options) {
     report_.dry_run = options.dry_run;
@@ -99,8 +99,12 @@ class LifecycleRun {
   void MaybeEvict(const catalog::ArchiveRecord& record, int64_t age_ms) {
     const int days = options_.rules.evict_after_days;
     if (local_ == nullptr || days <= 0 || age_ms < days * kMsPerDay) return;
-    Result<blob::BlobInfo> local = local_->Stat(record.blob_key);
-    if (!local.ok()) return;  // no local copy (already evicted, or a rebuilt catalog)
+    Result<std::optional<uint64_t>> local_size = local_->LocalSize(record.blob_key);
+    if (!local_size.ok()) {
+      Fail(record.blob_key, local_size.status());
+      return;
+    }
+    if (!*local_size) return;  // no local copy (already evicted, or a rebuilt catalog)
     if (!options_.dry_run) {
       // The archive copy must be there before the local one goes.
       Result<blob::BlobInfo> archived = archive_.Stat(record.archive_key);
@@ -115,14 +119,18 @@ class LifecycleRun {
                       std::to_string(record.size_bytes)));
         return;
       }
-      Status deleted = local_->Delete(record.blob_key);
-      if (!deleted.ok()) {
-        Fail(record.blob_key, deleted);
+      Result<bool> evicted = local_->EvictLocal(record.blob_key);
+      if (!evicted.ok()) {
+        Fail(record.blob_key, evicted.status());
+        return;
+      }
+      if (!*evicted) {
+        ++report_.evict_kept;
         return;
       }
     }
     ++report_.evict_local.objects;
-    report_.evict_local.bytes += local->size_bytes;
+    report_.evict_local.bytes += **local_size;
   }
 
   void Count(blob::StorageTier from, blob::StorageTier to, uint64_t bytes) {
@@ -146,23 +154,44 @@ class LifecycleRun {
 
   catalog::Catalog& catalog_;
   blob::BlobStore& archive_;
-  blob::BlobStore* const local_;
+  LocalCopies* const local_;
   const LifecycleOptions& options_;
   LifecycleReport report_;
 };
 
+class StoreCopies final : public LocalCopies {
+ public:
+  explicit StoreCopies(blob::BlobStore& local) : local_(local) {}
+  Result<std::optional<uint64_t>> LocalSize(const std::string& key) override {
+    Result<blob::BlobInfo> info = local_.Stat(key);
+    if (info.status().code() == StatusCode::kNotFound) return std::optional<uint64_t>();
+    if (!info.ok()) return info.status();
+    return std::optional<uint64_t>(info->size_bytes);
+  }
+  Result<bool> EvictLocal(const std::string& key) override {
+    STRATA_RETURN_IF_ERROR(local_.Delete(key));
+    return true;
+  }
+
+ private:
+  blob::BlobStore& local_;
+};
+
 }  // namespace
 
+std::unique_ptr<LocalCopies> LocalStoreCopies(blob::BlobStore& local) {
+  return std::make_unique<StoreCopies>(local);
+}
+
 Result<LifecycleReport> RunLifecycle(catalog::Catalog& catalog, blob::BlobStore& archive_store,
-                                     blob::BlobStore* local_store,
-                                     const LifecycleOptions& options) {
+                                     LocalCopies* local, const LifecycleOptions& options) {
   const LifecycleRules& r = options.rules;
   if (r.cool_after_days < 0 || r.cold_after_days < 0 || r.archive_after_days < 0 ||
       r.evict_after_days < 0) {
     return InvalidArgument("lifecycle rule days must not be negative");
   }
   if (options.page_size == 0) return InvalidArgument("lifecycle page size must be at least 1");
-  LifecycleRun run(catalog, archive_store, local_store, options);
+  LifecycleRun run(catalog, archive_store, local, options);
   return run.Run();
 }
 
@@ -181,6 +210,7 @@ std::string LifecycleReportJson(const LifecycleReport& report) {
       {"moves", moves},
       {"evict_local",
        {{"objects", report.evict_local.objects}, {"bytes", report.evict_local.bytes}}},
+      {"evict_kept", report.evict_kept},
       {"failed", report.failed},
       {"failures", report.failures},
   };

@@ -20,12 +20,15 @@
 // BlobStore::SetTier on the archive store followed by RecordArchiveState with the new tier.
 // A failed move or eviction is counted and listed, and the run goes on.
 //
-// Thread-safety: RunLifecycle is a plain function; do not run two at once on one catalog.
-// The catalog and stores are borrowed for the call.
+// Thread-safety: RunLifecycle is a plain function. Two runs at once on one catalog (the
+// schedule in `strata serve` and an admin run) are harmless: tier moves are idempotent and
+// eviction re-checks the local copy. The catalog and stores are borrowed for the call.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,19 @@
 #include "core/status.h"
 
 namespace strata::archive {
+
+// The local copies that lifecycle eviction deletes.
+class LocalCopies {
+ public:
+  virtual ~LocalCopies() = default;
+  // The local copy's size; nullopt when there is none.
+  virtual Result<std::optional<uint64_t>> LocalSize(const std::string& key) = 0;
+  // Deletes the local copy; false when it is kept because it is pinned or in use.
+  virtual Result<bool> EvictLocal(const std::string& key) = 0;
+};
+
+// LocalCopies over a plain local store: nothing is pinned. Borrows `local`.
+std::unique_ptr<LocalCopies> LocalStoreCopies(blob::BlobStore& local);
 
 struct LifecycleRules {
   int cool_after_days = 0;     // Hot -> Cool; 0: off
@@ -69,15 +85,16 @@ struct LifecycleReport {
   uint64_t untiered = 0;              // archived objects without a recorded tier (left alone)
   std::vector<TierMove> moves;        // planned (dry run) or done, one entry per (from, to)
   LifecycleCount evict_local;         // planned or done
+  uint64_t evict_kept = 0;            // due for eviction but pinned or in use (kept)
   uint64_t failed = 0;                // moves or evictions that failed (not in the counts above)
   std::vector<std::string> failures;  // "<key>: <error>", the first max_listed_failures
 };
 
-// Plans (dry run) or applies the rules. `local_store` may be null: nothing is evicted.
+// Plans (dry run) or applies the rules. `local` may be null: nothing is evicted.
 // kInvalidArgument for negative days or a zero page size; catalog errors stop the run
 // (what was applied stays applied).
 Result<LifecycleReport> RunLifecycle(catalog::Catalog& catalog, blob::BlobStore& archive_store,
-                                     blob::BlobStore* local_store, const LifecycleOptions& options);
+                                     LocalCopies* local, const LifecycleOptions& options);
 
 // The report as one JSON object.
 std::string LifecycleReportJson(const LifecycleReport& report);

@@ -33,6 +33,7 @@ struct AzureBlobStore::Call {
   uint64_t body_offset = 0;
   uint64_t body_length = 0;
   std::string response_file;
+  bool to_secondary = false;  // a read sent to the secondary endpoint
 };
 
 namespace {
@@ -109,6 +110,31 @@ std::string HttpDate(std::chrono::system_clock::time_point when) {
   return buffer;
 }
 
+// Inverse of HttpDate; nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> ParseHttpDate(const std::string& text) {
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char day_name[4] = {}, month_name[4] = {};
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", day_name, &tm.tm_mday,
+                  month_name, &tm.tm_year, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 7 ||
+      static_cast<size_t>(consumed) != text.size()) {
+    return std::nullopt;
+  }
+  tm.tm_mon = -1;
+  for (size_t m = 0; m < kMonths.size(); ++m) {
+    if (std::strcmp(kMonths[m], month_name) == 0) tm.tm_mon = static_cast<int>(m);
+  }
+  if (tm.tm_mon < 0) return std::nullopt;
+  tm.tm_year -= 1900;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+int64_t ToUnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 std::string UniqueFileName(const char* suffix) {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -164,31 +190,6 @@ std::string BlockId(uint64_t index) {
   char text[48];
   std::snprintf(text, sizeof text, "strata-block-%08llu", static_cast<unsigned long long>(index));
   return Base64Encode(text);  // all ids of a blob must have the same length
-}
-
-// MD5 of each block and of the whole file, in one read of the file.
-Status HashBlocks(const std::string& path, uint64_t size, uint64_t block_size,
-                  std::vector<std::string>* block_md5, std::string* file_md5) {
-  FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return Unavailable("open " + path + ": " + std::strerror(errno));
-  std::unique_ptr<FILE, decltype(&std::fclose)> closer(file, &std::fclose);
-  Md5Hasher whole;
-  std::vector<char> buffer(1 << 16);
-  for (uint64_t offset = 0; offset < size; offset += block_size) {
-    const uint64_t length = std::min(block_size, size - offset);
-    Md5Hasher block;
-    for (uint64_t done = 0; done < length;) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length - done));
-      size_t got = std::fread(buffer.data(), 1, want, file);
-      if (got == 0) return Unavailable("read " + path + ": short read");
-      block.Update(buffer.data(), got);
-      whole.Update(buffer.data(), got);
-      done += got;
-    }
-    block_md5->push_back(block.Final());
-  }
-  *file_md5 = whole.Final();
-  return OkStatus();
 }
 
 Result<uint64_t> FileSize(const std::string& path) {
@@ -258,11 +259,22 @@ Result<std::unique_ptr<AzureBlobStore>> AzureBlobStore::Open(AzureBlobOptions op
   if (!options.sas_token.empty() && options.endpoint.rfind("http://", 0) == 0) {
     log::Warn("azure_sas_over_plain_http", {{"account", options.account}});
   }
+  std::string secondary_origin, secondary_prefix;
+  if (!options.secondary_endpoint.empty()) {
+    STRATA_RETURN_IF_ERROR(
+        SplitEndpoint(options.secondary_endpoint, &secondary_origin, &secondary_prefix)
+            .WithContext("secondary endpoint"));
+    if (options.token_provider && options.secondary_endpoint.rfind("https://", 0) != 0) {
+      return InvalidArgument("bearer tokens are only sent to an https secondary endpoint");
+    }
+  }
   options.endpoint = origin;
   std::unique_ptr<HttpClient> http = options.http_client_factory ? options.http_client_factory()
                                                                  : MakeCurlHttpClient(options.http);
   std::unique_ptr<AzureBlobStore> store(new AzureBlobStore(
       std::move(options), std::move(key_bytes), std::move(path_prefix), std::move(http)));
+  store->secondary_origin_ = std::move(secondary_origin);
+  store->secondary_prefix_ = std::move(secondary_prefix);
   STRATA_RETURN_IF_ERROR(store->Init());
   return store;
 }
@@ -305,11 +317,20 @@ Result<HttpRequest> AzureBlobStore::BuildRequest(const Call& call) {
     query += (query.empty() ? "" : "&") + UrlEncode(name, false) + "=" + UrlEncode(value, false);
   }
   if (!options_.sas_token.empty()) query += (query.empty() ? "" : "&") + options_.sas_token;
-  request.url = options_.endpoint + path_prefix_ + call.path + (query.empty() ? "" : "?" + query);
+  const std::string& origin = call.to_secondary ? secondary_origin_ : options_.endpoint;
+  const std::string& prefix = call.to_secondary ? secondary_prefix_ : path_prefix_;
+  request.url = origin + prefix + call.path + (query.empty() ? "" : "?" + query);
 
   if (!key_bytes_.empty()) {
     const uint64_t length = call.body_file.empty() ? call.body.size() : call.body_length;
-    SignableRequest signable{call.method, path_prefix_ + call.path, call.query, headers};
+    // Azure signs a secondary request for the account itself: a path-style
+    // "/acct-secondary" prefix is signed as "/acct".
+    std::string signed_prefix = prefix;
+    constexpr std::string_view kSecondarySuffix = "-secondary";
+    if (call.to_secondary && signed_prefix.ends_with(kSecondarySuffix)) {
+      signed_prefix.resize(signed_prefix.size() - kSecondarySuffix.size());
+    }
+    SignableRequest signable{call.method, signed_prefix + call.path, call.query, headers};
     // libcurl sends Content-Length on PUT; it is signed here but not passed as a header.
     if (call.method == "PUT") {
       signable.headers.emplace_back("Content-Length", std::to_string(length));
@@ -332,6 +353,53 @@ Result<HttpRequest> AzureBlobStore::BuildRequest(const Call& call) {
 Result<HttpResponse> AzureBlobStore::Execute(const Call& call) {
   return SendWithRetries(
       *http_, options_.retry, [this, &call] { return BuildRequest(call); }, retry_environment_);
+}
+
+Result<HttpResponse> AzureBlobStore::ExecuteRead(Call call, const AzureCallContext& context) {
+  if (secondary_origin_.empty()) {
+    Result<HttpResponse> response = Execute(call);
+    STRATA_RETURN_IF_ERROR(CheckResponse(response, context));
+    return response;
+  }
+  auto now_ns = [] {
+    return std::chrono::steady_clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+  };
+  auto unreachable = [](const Status& s) {
+    return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+  };
+  const bool secondary_first = now_ns() < prefer_secondary_until_ns_.load();
+  Status primary_error;
+  if (!secondary_first) {
+    Result<HttpResponse> response = Execute(call);
+    primary_error = CheckResponse(response, context);
+    if (primary_error.ok()) return response;
+    if (!unreachable(primary_error)) return primary_error;  // the primary's answer stands
+    prefer_secondary_until_ns_.store(now_ns() +
+                                     options_.secondary_preference / std::chrono::nanoseconds(1));
+    log::Warn("azure_primary_unreachable_reading_secondary",
+              {{"operation", context.operation}, {"error", primary_error.ToString()}});
+  }
+  call.to_secondary = true;
+  Result<HttpResponse> response = Execute(call);
+  Status secondary_error = CheckResponse(response, context);
+  if (secondary_error.ok()) return response;
+  if (secondary_first) {
+    // The primary may be back, and its answer is authoritative.
+    call.to_secondary = false;
+    response = Execute(call);
+    primary_error = CheckResponse(response, context);
+    if (primary_error.ok() || !unreachable(primary_error)) {
+      prefer_secondary_until_ns_.store(0);
+      if (primary_error.ok()) return response;
+      return primary_error;
+    }
+  }
+  if (secondary_error.code() == StatusCode::kNotFound) {
+    return Unavailable(std::string(context.operation) + " '" + std::string(context.key) +
+                       "': the primary endpoint is unreachable and the secondary has no copy "
+                       "yet (geo-replication lags); retry later");
+  }
+  return primary_error.WithContext("secondary endpoint: " + secondary_error.ToString());
 }
 
 Status AzureBlobStore::CreateContainerIfMissing() {
@@ -402,28 +470,42 @@ Status AzureBlobStore::PutBlocks(const std::string& key, const std::string& sour
     if (existing.ok()) return AlreadyExists("put '" + key + "': object exists");
     if (existing.status().code() != StatusCode::kNotFound) return existing.status();
   }
-  std::vector<std::string> block_md5;
-  STRATA_RETURN_IF_ERROR(HashBlocks(source_path, size, block_size, &block_md5, md5));
-
   std::atomic<uint64_t> next_block{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   Status first_error;
+  auto fail = [&](const Status& status) {
+    std::lock_guard<std::mutex> lock(error_mutex);
+    if (!failed.exchange(true)) first_error = status;
+  };
+  // Each block is hashed by the worker that sends it, and the whole file (for the block
+  // list) on a thread of its own, so hashing overlaps the uploads instead of preceding them.
+  std::thread whole_file([&] {
+    Result<std::string> whole = Md5OfFileRange(source_path, 0, size);
+    if (whole.ok()) {
+      *md5 = std::move(whole).value();
+    } else {
+      fail(whole.status());
+    }
+  });
   auto upload = [&] {
     for (uint64_t i = next_block++; i < block_count && !failed; i = next_block++) {
       Call call;
       call.method = "PUT";
       call.path = BlobPath(key);
       call.query = {{"comp", "block"}, {"blockid", BlockId(i)}};
-      call.headers = {{"Content-MD5", Base64Encode(block_md5[i])}};
       call.body_file = source_path;
       call.body_offset = i * block_size;
       call.body_length = std::min(block_size, size - i * block_size);
-      Status status = CheckResponse(Execute(call), {"put block", key});
-      if (!status.ok()) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true)) first_error = status;
+      Result<std::string> block_md5 =
+          Md5OfFileRange(source_path, call.body_offset, call.body_length);
+      if (!block_md5.ok()) {
+        fail(block_md5.status());
+        return;
       }
+      call.headers = {{"Content-MD5", Base64Encode(*block_md5)}};
+      Status status = CheckResponse(Execute(call), {"put block", key});
+      if (!status.ok()) fail(status);
     }
   };
   const int threads = static_cast<int>(std::min<uint64_t>(options_.upload_threads, block_count));
@@ -431,6 +513,7 @@ Status AzureBlobStore::PutBlocks(const std::string& key, const std::string& sour
   for (int t = 1; t < threads; ++t) workers.emplace_back(upload);
   upload();
   for (std::thread& worker : workers) worker.join();
+  whole_file.join();
   if (failed) return first_error;
 
   Call commit;
@@ -478,17 +561,15 @@ Result<std::unique_ptr<LocalObject>> AzureBlobStore::Open(const std::string& key
   call.method = "GET";
   call.path = BlobPath(key);
   call.response_file = path;
-  Result<HttpResponse> response = Execute(call);
-  STRATA_RETURN_IF_ERROR(CheckResponse(response, {"get", key}));
-  if (auto length = response->Header("content-length")) {
-    if (*length != std::to_string(response->response_file_bytes)) {
+  STRATA_ASSIGN_OR_RETURN(HttpResponse response, ExecuteRead(call, {"get", key}));
+  if (auto length = response.Header("content-length")) {
+    if (*length != std::to_string(response.response_file_bytes)) {
       return DataLoss("get '" + key + "': received " +
-                      std::to_string(response->response_file_bytes) + " bytes, expected " +
-                      *length);
+                      std::to_string(response.response_file_bytes) + " bytes, expected " + *length);
     }
   }
-  if (auto md5 = response->Header("content-md5")) {
-    if (Base64Encode(response->response_file_md5) != *md5) {
+  if (auto md5 = response.Header("content-md5")) {
+    if (Base64Encode(response.response_file_md5) != *md5) {
       log::Error("azure_get_md5_mismatch", {{"key", key}});
       return DataLoss("get '" + key + "': downloaded bytes do not match the stored MD5");
     }
@@ -503,10 +584,9 @@ Result<BlobInfo> AzureBlobStore::Stat(const std::string& key) {
   Call call;
   call.method = "HEAD";
   call.path = BlobPath(key);
-  Result<HttpResponse> response = Execute(call);
-  STRATA_RETURN_IF_ERROR(CheckResponse(response, {"stat", key}));
+  STRATA_ASSIGN_OR_RETURN(HttpResponse response, ExecuteRead(call, {"stat", key}));
   BlobInfo info;
-  for (const auto& [name, value] : response->headers) {
+  for (const auto& [name, value] : response.headers) {
     if (name == "content-length") {
       info.size_bytes = std::strtoull(value.c_str(), nullptr, 10);
     } else if (name == "x-ms-access-tier") {
@@ -520,6 +600,10 @@ Result<BlobInfo> AzureBlobStore::Stat(const std::string& key) {
       info.etag = value;
     } else if (name.rfind("x-ms-meta-", 0) == 0) {
       info.metadata[name.substr(10)] = value;
+    } else if (name == "x-ms-immutability-policy-until-date") {
+      if (auto until = ParseHttpDate(value)) info.retain_until_ms = ToUnixMs(*until);
+    } else if (name == "x-ms-legal-hold") {
+      info.legal_hold = value == "true";
     }
   }
   return info;
@@ -548,9 +632,8 @@ Status AzureBlobStore::List(const std::string& prefix,
                   {"maxresults", std::to_string(options_.list_page_size)}};
     if (!prefix.empty()) call.query.emplace_back("prefix", prefix);
     if (!marker.empty()) call.query.emplace_back("marker", marker);
-    Result<HttpResponse> response = Execute(call);
-    STRATA_RETURN_IF_ERROR(CheckResponse(response, {"list", prefix}));
-    Result<BlobListPage> page = ParseListBlobsResult(response->body);
+    STRATA_ASSIGN_OR_RETURN(HttpResponse response, ExecuteRead(call, {"list", prefix}));
+    Result<BlobListPage> page = ParseListBlobsResult(response.body);
     if (!page.ok()) return Internal("list '" + prefix + "': " + page.status().message());
     for (const std::string& name : page->names) fn(name);
     if (page->next_marker == marker && !marker.empty()) {
@@ -573,6 +656,40 @@ Status AzureBlobStore::SetTier(const std::string& key, StorageTier tier) {
     log::Info("azure_set_tier", {{"key", key}, {"tier", StorageTierName(tier)}});
   }
   return status;
+}
+
+Status AzureBlobStore::SetProtection(const std::string& key, const BlobProtection& protection) {
+  STRATA_ASSIGN_OR_RETURN(BlobInfo current, Stat(key));
+  // Whole seconds: the service keeps no more.
+  const int64_t until_s = (protection.retain_until_ms + 999) / 1000;
+  const int64_t current_s = current.retain_until_ms.value_or(0) / 1000;
+  if (until_s != current_s) {
+    Call policy;
+    policy.path = BlobPath(key);
+    policy.query = {{"comp", "immutabilityPolicies"}};
+    if (until_s > 0) {
+      policy.method = "PUT";
+      policy.headers = {
+          {"x-ms-immutability-policy-until-date",
+           HttpDate(std::chrono::system_clock::time_point(std::chrono::seconds(until_s)))},
+          {"x-ms-immutability-policy-mode",
+           options_.lock_immutability_policies ? "Locked" : "Unlocked"}};
+    } else {
+      policy.method = "DELETE";
+    }
+    STRATA_RETURN_IF_ERROR(CheckResponse(Execute(policy), {"set immutability policy", key}));
+  }
+  if (protection.legal_hold != current.legal_hold) {
+    Call hold;
+    hold.method = "PUT";
+    hold.path = BlobPath(key);
+    hold.query = {{"comp", "legalhold"}};
+    hold.headers = {{"x-ms-legal-hold", protection.legal_hold ? "true" : "false"}};
+    STRATA_RETURN_IF_ERROR(CheckResponse(Execute(hold), {"set legal hold", key}));
+  }
+  log::Info("azure_set_protection",
+            {{"key", key}, {"retain_until_s", until_s}, {"legal_hold", protection.legal_hold}});
+  return OkStatus();
 }
 
 Result<uint64_t> AzureBlobStore::FreeBytes() {

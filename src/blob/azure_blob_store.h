@@ -14,6 +14,7 @@
 // shared (std::shared_ptr) because one identity usually serves several clients.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "blob/azure_errors.h"
 #include "blob/blob_store.h"
 #include "blob/curl_http_client.h"
 #include "blob/http_client.h"
@@ -54,6 +56,15 @@ struct AzureBlobOptions {
   std::string endpoint;
   std::string account;
   std::string container;
+  // The read-access geo-replica (RA-GRS / RA-GZRS), e.g.
+  // "https://acct-secondary.blob.core.windows.net"; empty: none. Reads (get, stat, list) go
+  // there when the primary is unreachable (transport errors, 5xx after retries); writes never
+  // do. The secondary lags the primary (Azure's replication is asynchronous), so an object
+  // missing there while the primary is down is reported unavailable, not missing. Requests to
+  // it are signed for the account itself, as Azure requires.
+  std::string secondary_endpoint;
+  // After the primary failed a read, reads try the secondary first for this long.
+  std::chrono::milliseconds secondary_preference{std::chrono::seconds(60)};
 
   // Credential: exactly one of the three.
   std::string shared_key;                         // base64 account key (Shared Key)
@@ -76,6 +87,10 @@ struct AzureBlobOptions {
   std::optional<StorageTier> default_tier;
   // Creates the container on Open if it does not exist.
   bool create_container = false;
+  // Mode of the immutability policies SetProtection sets: unlocked ones can be shortened or
+  // removed later (Strata's retention can be corrected by an admin); locked ones cannot, by
+  // anyone (SEC 17a-4 style). Needs a container with version-level immutability support.
+  bool lock_immutability_policies = false;
 
   // Clock for the x-ms-date header; empty: the system clock.
   std::function<std::chrono::system_clock::time_point()> clock;
@@ -109,6 +124,11 @@ class AzureBlobStore final : public BlobStore {
   Status List(const std::string& prefix,
               const std::function<void(const std::string& key)>& fn) override;
   Status SetTier(const std::string& key, StorageTier tier) override;
+  // Azure's version-level immutability: Set/Delete Blob Immutability Policy and Set Blob
+  // Legal Hold, only for what differs from the blob's current state. The container must
+  // support version-level immutability (else the service refuses: kFailedPrecondition or
+  // kInvalidArgument with its error code). Azurite does not emulate it.
+  Status SetProtection(const std::string& key, const BlobProtection& protection) override;
   // kUnimplemented: cloud storage has no meaningful free space.
   Result<uint64_t> FreeBytes() override;
 
@@ -129,12 +149,19 @@ class AzureBlobStore final : public BlobStore {
                               const std::string& md5, uint64_t size);
   Result<HttpRequest> BuildRequest(const Call& call);
   Result<HttpResponse> Execute(const Call& call);
+  // A read (GET/HEAD): the primary, or the secondary when the primary is unreachable (see
+  // AzureBlobOptions::secondary_endpoint). The answer is checked as CheckResponse does.
+  Result<HttpResponse> ExecuteRead(Call call, const AzureCallContext& context);
   std::string BlobPath(const std::string& key) const;
   std::string ContainerPath() const;
 
   const AzureBlobOptions options_;
   const std::string key_bytes_;    // decoded Shared Key; empty for SAS or bearer
   const std::string path_prefix_;  // URL path of the endpoint ("/devstoreaccount1" or "")
+  std::string secondary_origin_;   // "scheme://host[:port]" of the secondary; empty: none
+  std::string secondary_prefix_;   // its URL path
+  // Steady-clock time (ns since epoch) until which reads try the secondary first.
+  std::atomic<int64_t> prefer_secondary_until_ns_{0};
   const std::unique_ptr<HttpClient> http_;
   const RetryEnvironment retry_environment_;
   std::vector<std::string> leftovers_;  // set once by Init

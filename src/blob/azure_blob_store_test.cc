@@ -163,7 +163,9 @@ TEST_F(AzureBlobStoreTest, LargeObjectGoesUpInParallelBlocksByteIdentical) {
 TEST_F(AzureBlobStoreTest, CorruptedDownloadIsDetected) {
   ASSERT_TRUE(store_->PutFile("k/c", Stage(RandomBytes(50'000, 3)), true).ok());
   FaultProxy proxy(azurite_->port());
-  auto via_proxy = AzureBlobStore::Open(Options(proxy.port()));
+  AzureBlobOptions options = Options(proxy.port());
+  options.create_container = false;  // the get opens the first connection
+  auto via_proxy = AzureBlobStore::Open(options);
   ASSERT_TRUE(via_proxy.ok());
   proxy.corrupt_next_response_body = true;
   auto object = (*via_proxy)->Open("k/c");
@@ -176,6 +178,9 @@ TEST_F(AzureBlobStoreTest, CorruptedUploadIsRefusedByTheService) {
   FaultProxy proxy(azurite_->port());
   AzureBlobOptions options = Options(proxy.port());
   options.retry.max_attempts = 1;
+  // The proxy acts per connection and the store keeps connections open: the put must be the
+  // first request (no container check).
+  options.create_container = false;
   auto via_proxy = AzureBlobStore::Open(options);
   ASSERT_TRUE(via_proxy.ok());
   proxy.corrupt_next_request_body = true;
@@ -330,7 +335,9 @@ TEST_F(AzureBlobStoreTest, ReadOnlySasReadsButCannotWrite) {
 
 TEST_F(AzureBlobStoreTest, RetriesA503HonouringRetryAfter) {
   FaultProxy proxy(azurite_->port());
-  auto via_proxy = AzureBlobStore::Open(Options(proxy.port()));
+  AzureBlobOptions options = Options(proxy.port());
+  options.create_container = false;  // the put opens the first connection (see above)
+  auto via_proxy = AzureBlobStore::Open(options);
   ASSERT_TRUE(via_proxy.ok());
   proxy.fail_next_with_503 = 1;
   const auto start = std::chrono::steady_clock::now();
@@ -359,6 +366,56 @@ TEST_F(AzureBlobStoreTest, PersistentOutageIsUnavailableAfterBoundedRetries) {
   auto nowhere = AzureBlobStore::Open(options);
   ASSERT_TRUE(nowhere.ok());
   EXPECT_EQ((*nowhere)->Stat("k/outage").status().code(), StatusCode::kUnavailable);
+}
+
+// The primary behind a relay that answers 503 to everything; the secondary is Azurite itself,
+// holding what was written through the primary before the outage (as a geo-replica would).
+TEST_F(AzureBlobStoreTest, ReadsGoToTheSecondaryWhileThePrimaryIsDown) {
+  ASSERT_TRUE(store_->PutFile("k/replicated", Stage("geo copy"), true).ok());
+  FaultProxy proxy(azurite_->port());
+  AzureBlobOptions options = Options(proxy.port());
+  options.create_container = false;
+  options.retry.max_attempts = 1;
+  options.secondary_endpoint = Options().endpoint;
+  auto failover = AzureBlobStore::Open(options);
+  ASSERT_TRUE(failover.ok()) << failover.status().ToString();
+
+  proxy.fail_next_with_503 = 1000;
+  EXPECT_EQ(Fetch(**failover, "k/replicated"), "geo copy");
+  EXPECT_EQ(proxy.answered_503.load(), 1);
+  // Within the preference window reads go to the secondary first: the primary is not asked.
+  auto info = (*failover)->Stat("k/replicated");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->size_bytes, 8u);
+  std::vector<std::string> keys;
+  ASSERT_TRUE((*failover)->List("k/", [&](const std::string& k) { keys.push_back(k); }).ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"k/replicated"});
+  EXPECT_EQ(proxy.answered_503.load(), 1);
+
+  // Not on the secondary while the primary is down: unavailable (replication lag), not missing.
+  auto lagging = (*failover)->Stat("k/not-replicated-yet");
+  EXPECT_EQ(lagging.status().code(), StatusCode::kUnavailable) << lagging.status().ToString();
+  EXPECT_NE(lagging.status().message().find("secondary has no copy"), std::string::npos);
+
+  // Writes never go to the secondary.
+  Status put = (*failover)->PutFile("k/new", Stage("x"), true);
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  EXPECT_EQ(store_->Stat("k/new").status().code(), StatusCode::kNotFound);
+
+  // The primary is back: its answers count again (a missing object is missing).
+  proxy.fail_next_with_503 = 0;
+  AzureBlobOptions no_window = options;
+  no_window.secondary_preference = milliseconds(0);
+  auto recovered = AzureBlobStore::Open(no_window);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ((*recovered)->Stat("k/not-replicated-yet").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Fetch(**recovered, "k/replicated"), "geo copy");
+}
+
+TEST_F(AzureBlobStoreTest, SecondaryEndpointIsChecked) {
+  AzureBlobOptions options = Options();
+  options.secondary_endpoint = "ftp://elsewhere";
+  EXPECT_EQ(AzureBlobStore::Open(options).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(AzureBlobStoreTest, StagedLeftoversAndFreeBytes) {

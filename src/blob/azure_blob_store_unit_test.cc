@@ -219,6 +219,65 @@ TEST_F(AzureBlobStoreUnitTest, ListFollowsMarkersAndRejectsGarbage) {
   EXPECT_EQ((*store)->List("", [](const std::string&) {}).code(), StatusCode::kInternal);
 }
 
+TEST_F(AzureBlobStoreUnitTest, ProtectionSetsOnlyWhatDiffers) {
+  auto store = AzureBlobStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // The blob has no policy and no hold: both are set.
+  shared_->answers = {Answer(200, {{"content-length", "3"}}), Answer(200), Answer(200)};
+  const int64_t until_ms = 1'900'000'000'000;  // Sun, 17 Mar 2030 17:46:40 GMT
+  ASSERT_TRUE(
+      (*store)->SetProtection("k/a", {.retain_until_ms = until_ms, .legal_hold = true}).ok());
+  ASSERT_EQ(shared_->requests.size(), 3u);
+  EXPECT_EQ(shared_->requests[0].method, "HEAD");
+  const HttpRequest& policy = shared_->requests[1];
+  EXPECT_EQ(policy.method, "PUT");
+  EXPECT_NE(policy.url.find("/strata/k/a?comp=immutabilityPolicies"), std::string::npos)
+      << policy.url;
+  EXPECT_EQ(HeaderOf(policy, "x-ms-immutability-policy-until-date"),
+            "Sun, 17 Mar 2030 17:46:40 GMT");
+  EXPECT_EQ(HeaderOf(policy, "x-ms-immutability-policy-mode"), "Unlocked");
+  const HttpRequest& hold = shared_->requests[2];
+  EXPECT_NE(hold.url.find("?comp=legalhold"), std::string::npos) << hold.url;
+  EXPECT_EQ(HeaderOf(hold, "x-ms-legal-hold"), "true");
+
+  // Policy already in force and hold to clear: only the hold call; then the policy removed.
+  shared_->requests.clear();
+  shared_->answers = {
+      Answer(200, {{"x-ms-immutability-policy-until-date", "Sun, 17 Mar 2030 17:46:40 GMT"},
+                   {"x-ms-legal-hold", "true"}}),
+      Answer(200)};
+  ASSERT_TRUE((*store)->SetProtection("k/a", {.retain_until_ms = until_ms}).ok());
+  ASSERT_EQ(shared_->requests.size(), 2u);
+  EXPECT_EQ(HeaderOf(shared_->requests[1], "x-ms-legal-hold"), "false");
+  shared_->requests.clear();
+  shared_->answers = {
+      Answer(200, {{"x-ms-immutability-policy-until-date", "Sun, 17 Mar 2030 17:46:40 GMT"}}),
+      Answer(200)};
+  ASSERT_TRUE((*store)->SetProtection("k/a", {}).ok());
+  ASSERT_EQ(shared_->requests.size(), 2u);
+  EXPECT_EQ(shared_->requests[1].method, "DELETE");
+
+  // A container without version-level immutability: the service's refusal comes back.
+  shared_->requests.clear();
+  shared_->answers = {
+      Answer(200), Answer(409, {{"x-ms-error-code", "ImmutableStorageWithVersioningNotEnabled"}})};
+  Status refused = (*store)->SetProtection("k/a", {.retain_until_ms = until_ms});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("ImmutableStorageWithVersioningNotEnabled"), std::string::npos)
+      << refused.ToString();
+}
+
+TEST_F(AzureBlobStoreUnitTest, LockedPoliciesWhenConfigured) {
+  AzureBlobOptions options = Options();
+  options.lock_immutability_policies = true;
+  auto store = AzureBlobStore::Open(options);
+  ASSERT_TRUE(store.ok());
+  shared_->answers = {Answer(200), Answer(200)};
+  ASSERT_TRUE((*store)->SetProtection("k/a", {.retain_until_ms = 1'900'000'000'000}).ok());
+  ASSERT_EQ(shared_->requests.size(), 2u);
+  EXPECT_EQ(HeaderOf(shared_->requests[1], "x-ms-immutability-policy-mode"), "Locked");
+}
+
 TEST_F(AzureBlobStoreUnitTest, RejectsBadOptionsAndKeys) {
   AzureBlobOptions two = Options();
   two.sas_token = "sv=x";

@@ -36,7 +36,8 @@ class Azurite {
   std::filesystem::path workdir_;
 };
 
-// A loopback TCP relay to 127.0.0.1:upstream_port that can, per new connection, answer
+// A loopback TCP relay to 127.0.0.1:upstream_port that can, per new connection (clients that
+// keep connections open see a fault only on their next new one), answer
 // "503 ServerBusy, Retry-After: 1" instead of forwarding, or flip the first body byte of the
 // next request or response. All connection threads are joined on destruction.
 class FaultProxy {

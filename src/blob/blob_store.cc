@@ -57,4 +57,8 @@ Status BlobStore::SetTier(const std::string& key, StorageTier /*tier*/) {
   return Unimplemented("this blob store has no storage tiers (set tier '" + key + "')");
 }
 
+Status BlobStore::SetProtection(const std::string& key, const BlobProtection& /*protection*/) {
+  return Unimplemented("this blob store has no write protection (protect '" + key + "')");
+}
+
 }  // namespace strata::blob

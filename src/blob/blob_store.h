@@ -55,6 +55,17 @@ struct BlobInfo {
   std::string etag = {};
   // User metadata stored with the object (names lowercase).
   std::map<std::string, std::string> metadata = {};
+  // Write protection in force in the store itself (see BlobProtection), where it has any.
+  std::optional<int64_t> retain_until_ms = std::nullopt;
+  bool legal_hold = false;
+};
+
+// Write protection of one object by the store itself (WORM): while retained or held, the
+// store refuses to delete or overwrite it, whatever the caller's credentials. Strata enforces
+// retention and holds itself too (catalog); this is the second line, in the archive.
+struct BlobProtection {
+  int64_t retain_until_ms = 0;  // Unix ms; 0: no time-based retention
+  bool legal_hold = false;
 };
 
 // Options of BlobStore::Put.
@@ -79,6 +90,9 @@ class BlobStore {
   virtual Status PutFile(const std::string& key, const std::string& source_path,
                          bool create_only) = 0;
 
+  // Stores that keep a content MD5 (Azure) have checked the bytes they received against the
+  // source file's when a put returns OK, so a caller need not read the object back.
+  //
   // PutFile with a tier and metadata for the new object. The base version serves back ends
   // without tiers or metadata: it calls PutFile when neither is asked for and otherwise
   // returns kUnimplemented rather than silently dropping them (metadata may be what makes
@@ -89,6 +103,11 @@ class BlobStore {
   // Moves an object to `tier`. kNotFound if missing; kUnimplemented where the back end has no
   // tiers (the base version).
   virtual Status SetTier(const std::string& key, StorageTier tier);
+
+  // Sets the object's write protection to exactly `protection` (a retention may be moved or
+  // removed where the store allows: Azure's unlocked policies, the emulating FileBlobStore).
+  // kNotFound if missing; kUnimplemented where the back end has none (the base version).
+  virtual Status SetProtection(const std::string& key, const BlobProtection& protection);
 
   // A fresh path where a caller may write a file to be handed to PutFile (same file system,
   // so storing it is a link, not a copy). The caller removes it when done.

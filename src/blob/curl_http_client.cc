@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "blob/crypto_util.h"
 
@@ -134,6 +135,9 @@ class CurlHttpClient final : public HttpClient {
   explicit CurlHttpClient(CurlHttpOptions options) : options_(std::move(options)) {
     InitCurlOnce();
   }
+  ~CurlHttpClient() override {
+    for (CURL* h : idle_) curl_easy_cleanup(h);
+  }
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
     Exchange ex;
@@ -162,10 +166,40 @@ class CurlHttpClient final : public HttpClient {
   }
 
  private:
+  // Easy handles are kept between requests: each keeps its connections open, so requests to
+  // the same host reuse a connection (and its TLS session) instead of opening a new one.
+  struct HandleLease {
+    CurlHttpClient* client;
+    CURL* handle;
+    ~HandleLease() {
+      if (handle == nullptr) return;
+      curl_easy_reset(handle);  // options only; live connections stay in its cache
+      std::lock_guard<std::mutex> lock(client->mutex_);
+      if (client->idle_.size() < kMaxIdleHandles) {
+        client->idle_.push_back(handle);
+        return;
+      }
+      curl_easy_cleanup(handle);
+    }
+  };
+  static constexpr size_t kMaxIdleHandles = 32;
+
+  HandleLease Lease() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!idle_.empty()) {
+        CURL* h = idle_.back();
+        idle_.pop_back();
+        return {this, h};
+      }
+    }
+    return {this, curl_easy_init()};
+  }
+
   Result<HttpResponse> Perform(const HttpRequest& request, Exchange& ex) {
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    if (!curl) return Internal("curl_easy_init failed");
-    CURL* h = curl.get();
+    HandleLease curl = Lease();
+    if (curl.handle == nullptr) return Internal("curl_easy_init failed");
+    CURL* h = curl.handle;
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     curl_slist* header_list = nullptr;
@@ -245,6 +279,8 @@ class CurlHttpClient final : public HttpClient {
   }
 
   const CurlHttpOptions options_;
+  std::mutex mutex_;
+  std::vector<CURL*> idle_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace

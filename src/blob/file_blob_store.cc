@@ -78,6 +78,17 @@ struct TierState {
   // A pending rehydration out of Archive: the tier it goes to and when it is done.
   std::optional<StorageTier> rehydrate_to;
   int64_t rehydrate_ready_at_ms = 0;
+  BlobProtection protection;
+
+  // Why the object may not be deleted or overwritten at `now_ms`; OK when it may.
+  Status CheckMutable(const std::string& what, int64_t now_ms) const {
+    if (protection.legal_hold) return FailedPrecondition(what + ": the object is under legal hold");
+    if (protection.retain_until_ms > now_ms) {
+      return FailedPrecondition(what + ": the object is retained until " +
+                                std::to_string(protection.retain_until_ms) + " (Unix ms)");
+    }
+    return OkStatus();
+  }
 
   std::string ToJson() const {
     nlohmann::json j = {{"tier", std::string(StorageTierName(tier))}, {"metadata", metadata}};
@@ -85,6 +96,8 @@ struct TierState {
       j["rehydrate_to"] = std::string(StorageTierName(*rehydrate_to));
       j["rehydrate_ready_at_ms"] = rehydrate_ready_at_ms;
     }
+    if (protection.retain_until_ms > 0) j["retain_until_ms"] = protection.retain_until_ms;
+    if (protection.legal_hold) j["legal_hold"] = true;
     return j.dump();
   }
 
@@ -103,6 +116,8 @@ struct TierState {
         if (!state.rehydrate_to) return DataLoss("unknown rehydration tier in " + text);
         state.rehydrate_ready_at_ms = j.at("rehydrate_ready_at_ms").get<int64_t>();
       }
+      state.protection.retain_until_ms = j.value("retain_until_ms", int64_t{0});
+      state.protection.legal_hold = j.value("legal_hold", false);
     } catch (const std::exception& e) {
       return DataLoss(std::string("malformed tier sidecar: ") + e.what());
     }
@@ -131,6 +146,11 @@ class FileBlobStore final : public BlobStore {
   Status Put(const std::string& key, const std::string& source_path,
              const PutOptions& options) override {
     if (!options_.emulate_tiers) return BlobStore::Put(key, source_path, options);
+    if (!options.create_only && IsSafeKey(key)) {
+      // Emulates the store's own WORM protection: no overwrite while retained or held.
+      std::lock_guard<std::mutex> lock(tier_mutex_);
+      STRATA_RETURN_IF_ERROR(CheckMutable(key, "put"));
+    }
     // Objects are placed in parallel; until its sidecar is written a new object reads as
     // the default tier.
     STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options.create_only));
@@ -166,6 +186,15 @@ class FileBlobStore final : public BlobStore {
     return WriteSidecar(key, state);
   }
 
+  Status SetProtection(const std::string& key, const BlobProtection& protection) override {
+    if (!options_.emulate_tiers) return BlobStore::SetProtection(key, protection);
+    if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
+    std::lock_guard<std::mutex> lock(tier_mutex_);
+    STRATA_ASSIGN_OR_RETURN(TierState state, LoadState(key));
+    state.protection = protection;
+    return WriteSidecar(key, state);
+  }
+
   std::vector<std::string> StagedLeftovers() override { return leftovers_; }
 
   Result<std::string> StagingPath() override {
@@ -198,6 +227,10 @@ class FileBlobStore final : public BlobStore {
       info.tier = state.tier;
       info.metadata = std::move(state.metadata);
       if (state.rehydrate_to) info.archive_status = PendingStatus(*state.rehydrate_to);
+      if (state.protection.retain_until_ms > 0) {
+        info.retain_until_ms = state.protection.retain_until_ms;
+      }
+      info.legal_hold = state.protection.legal_hold;
     }
     return info;
   }
@@ -208,7 +241,10 @@ class FileBlobStore final : public BlobStore {
     // The sidecar goes after its object: a crash in between leaves a sidecar without an
     // object, which the next put of the key replaces, never an object without its tier.
     std::unique_lock<std::mutex> lock(tier_mutex_, std::defer_lock);
-    if (options_.emulate_tiers) lock.lock();
+    if (options_.emulate_tiers) {
+      lock.lock();
+      STRATA_RETURN_IF_ERROR(CheckMutable(key, "delete"));
+    }
     if (::unlink(path.c_str()) != 0) {
       if (errno != ENOENT) return ErrnoStatus("delete " + key, errno);
     } else {
@@ -279,6 +315,15 @@ class FileBlobStore final : public BlobStore {
   }
 
   int64_t NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
+
+  // Emulates the store's own WORM protection: OK when `key` may be deleted or overwritten
+  // (also when it does not exist). REQUIRES: tier_mutex_ held.
+  Status CheckMutable(const std::string& key, const std::string& operation) {
+    Result<TierState> state = LoadState(key);
+    if (state.status().code() == StatusCode::kNotFound) return OkStatus();
+    if (!state.ok()) return state.status();
+    return state->CheckMutable(operation + " '" + key + "'", NowMs());
+  }
 
   std::string SidecarPath(const std::string& key) const {
     return root_ + "/" + kTiersDir + "/" + key + ".json";

@@ -10,7 +10,10 @@
 // starts with SetTier out of Archive (as on Azure) or with the first Open, and completes by
 // itself `rehydration_delay` later (observed lazily, on the next Open, Stat or SetTier). The
 // state lives in a small JSON sidecar per object under <root>/.tiers/<key>.json, replaced
-// atomically and fsynced, so it survives a restart; List never shows sidecars. Without
+// atomically and fsynced, so it survives a restart; List never shows sidecars. The same
+// emulation keeps write protection (SetProtection, as Azure's immutability policies and legal
+// holds, which Azurite does not emulate either): a retained or held object cannot be deleted
+// or overwritten (kFailedPrecondition). Without
 // emulation the store has no tiers or metadata (Put with either, and SetTier, return
 // kUnimplemented).
 #pragma once

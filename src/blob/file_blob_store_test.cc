@@ -281,5 +281,38 @@ TEST_F(TieredFileBlobStoreTest, ReplacingPutResetsTier) {
   EXPECT_EQ(store_->Stat("k/a")->tier, StorageTier::kHot) << "a refused put changes nothing";
 }
 
+TEST_F(TieredFileBlobStoreTest, RetainedOrHeldObjectsCannotBeDeletedOrOverwritten) {
+  PutArchived("k/a", "kept");
+  const int64_t until = now_ms_.load() + 1000;
+  ASSERT_TRUE(store_->SetProtection("k/a", {.retain_until_ms = until, .legal_hold = true}).ok());
+  auto info = store_->Stat("k/a");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->retain_until_ms, until);
+  EXPECT_TRUE(info->legal_hold);
+  EXPECT_EQ(store_->Delete("k/a").code(), StatusCode::kFailedPrecondition);
+  Status overwrite = store_->PutFile("k/a", Stage("changed"), false);
+  EXPECT_EQ(overwrite.code(), StatusCode::kFailedPrecondition) << overwrite.ToString();
+  EXPECT_NE(overwrite.message().find("legal hold"), std::string::npos) << overwrite.message();
+
+  // The hold cleared, the retention still runs; it survives a restart.
+  ASSERT_TRUE(store_->SetProtection("k/a", {.retain_until_ms = until}).ok());
+  Reopen();
+  EXPECT_FALSE(store_->Stat("k/a")->legal_hold);
+  Status retained = store_->Delete("k/a");
+  EXPECT_EQ(retained.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(retained.message().find("retained until"), std::string::npos) << retained.message();
+
+  // After the retention date the object is an ordinary one again.
+  now_ms_ += 1000;
+  EXPECT_TRUE(store_->Delete("k/a").ok());
+  EXPECT_EQ(store_->SetProtection("k/a", {.legal_hold = true}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetProtection("../x", {}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(FileBlobStoreTest, PlainStoreHasNoWriteProtection) {
+  ASSERT_TRUE(store_->PutFile("k/a", Stage("x"), true).ok());
+  EXPECT_EQ(store_->SetProtection("k/a", {.legal_hold = true}).code(), StatusCode::kUnimplemented);
+}
+
 }  // namespace
 }  // namespace strata::blob

@@ -166,13 +166,48 @@ Result<std::string> HotCache::StagingPath() { return local_.StagingPath(); }
 
 std::vector<std::string> HotCache::StagedLeftovers() { return local_.StagedLeftovers(); }
 
+double HotCacheStats::HitRatio() const {
+  const uint64_t opens = hits + misses;
+  return opens == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(opens);
+}
+
+double HotCacheStats::PrefetchHitRatio() const {
+  const uint64_t decided = prefetch_hits + prefetch_evicted_unread;
+  return decided == 0 ? 0.0 : static_cast<double>(prefetch_hits) / static_cast<double>(decided);
+}
+
 Result<std::unique_ptr<blob::LocalObject>> HotCache::Open(const std::string& key) {
+  return OpenFor(key, Opener::kReader);
+}
+
+Status HotCache::Prefetch(const std::string& key) {
+  return OpenFor(key, Opener::kPrefetch).status();
+}
+
+void HotCache::MarkPrefetched(const std::string& key, bool fetched_back) {
+  if (!prefetched_unread_.insert(key).second) return;  // prefetched again before any read
+  ++counters_.prefetched;
+  if (fetched_back) ++counters_.prefetch_fetch_backs;
+}
+
+void HotCache::ForgetPrefetched(const std::string& key, bool evicted) {
+  if (prefetched_unread_.erase(key) > 0 && evicted) ++counters_.prefetch_evicted_unread;
+}
+
+Result<std::unique_ptr<blob::LocalObject>> HotCache::OpenFor(const std::string& key,
+                                                             Opener opener) {
+  const bool reader = opener == Opener::kReader;
   // Touch before opening: an eviction pass skips an object touched since it looked.
   const bool counted = Touch(key);
   Result<std::unique_ptr<blob::LocalObject>> local = local_.Open(key);
   if (local.ok()) {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++counters_.hits;
+    if (reader) {
+      ++counters_.hits;
+      if (prefetched_unread_.erase(key) > 0) ++counters_.prefetch_hits;
+    } else {
+      MarkPrefetched(key, /*fetched_back=*/false);
+    }
     if (!counted) {
       // Placed in the local store by someone else than this cache: count it from now on.
       struct stat st {};
@@ -185,9 +220,10 @@ Result<std::unique_ptr<blob::LocalObject>> HotCache::Open(const std::string& key
   if (local.status().code() != StatusCode::kNotFound) return local;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++counters_.misses;
+    if (reader) ++counters_.misses;
     // A counted object that vanished from the local store (deleted behind the cache's back).
     if (counted) Erase(key);
+    ForgetPrefetched(key, /*evicted=*/false);
   }
   if (archive_ == nullptr) return local;
   Status fetched = FetchBack(key);
@@ -195,6 +231,10 @@ Result<std::unique_ptr<blob::LocalObject>> HotCache::Open(const std::string& key
     return fetched.code() == StatusCode::kNotFound ? local.status() : fetched;
   }
   Touch(key);
+  if (!reader) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    MarkPrefetched(key, /*fetched_back=*/true);
+  }
   return local_.Open(key);
 }
 
@@ -338,6 +378,7 @@ Status HotCache::Delete(const std::string& key) {
   STRATA_RETURN_IF_ERROR(local_.Delete(key));
   std::lock_guard<std::mutex> lock(mutex_);
   Erase(key);
+  ForgetPrefetched(key, /*evicted=*/false);
   return OkStatus();
 }
 
@@ -404,10 +445,7 @@ Result<EvictionReport> HotCache::EvictToFit() {
   const auto target =
       static_cast<uint64_t>(static_cast<double>(options_.max_bytes) * options_.low_watermark);
   auto evictable = [&](const std::string& key, const Entry& entry) {
-    if (now - entry.stored_ms < options_.pin_recent.count()) return false;
-    if (now - entry.last_access_ms < options_.min_idle.count()) return false;
-    auto pin = pins_.find(key);
-    return pin == pins_.end() || pin->second <= now;
+    return Evictable(key, entry, now);
   };
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -452,17 +490,13 @@ Result<EvictionReport> HotCache::EvictToFit() {
           !evictable(candidate.key, it->second)) {
         continue;
       }
-      const uint64_t size = it->second.size;
-      Status deleted = local_.Delete(candidate.key);
-      if (!deleted.ok()) {
-        failure = deleted.WithContext("evict " + candidate.key);
+      Result<uint64_t> freed = EvictLocked(candidate.key);
+      if (!freed.ok()) {
+        failure = freed.status().WithContext("evict " + candidate.key);
         break;
       }
-      Erase(candidate.key);
       ++report.evicted_objects;
-      report.evicted_bytes += size;
-      ++counters_.evictions;
-      counters_.bytes_evicted += size;
+      report.evicted_bytes += *freed;
     }
   }
   {
@@ -474,12 +508,41 @@ Result<EvictionReport> HotCache::EvictToFit() {
   return report;
 }
 
+bool HotCache::Evictable(const std::string& key, const Entry& entry, int64_t now_ms) const {
+  if (now_ms - entry.stored_ms < options_.pin_recent.count()) return false;
+  if (now_ms - entry.last_access_ms < options_.min_idle.count()) return false;
+  auto pin = pins_.find(key);
+  return pin == pins_.end() || pin->second <= now_ms;
+}
+
+Result<std::optional<uint64_t>> HotCache::EvictIfIdle(const std::string& key) {
+  std::lock_guard<std::mutex> pass(evict_mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return std::optional<uint64_t>(0);
+  if (!Evictable(key, it->second, NowMs())) return std::optional<uint64_t>();
+  // Under the lock, so no open touches it between the check and the delete.
+  STRATA_ASSIGN_OR_RETURN(uint64_t freed, EvictLocked(key));
+  return std::optional<uint64_t>(freed);
+}
+
+Result<uint64_t> HotCache::EvictLocked(const std::string& key) {
+  const uint64_t size = entries_.at(key).size;
+  STRATA_RETURN_IF_ERROR(local_.Delete(key));
+  Erase(key);
+  ForgetPrefetched(key, /*evicted=*/true);
+  ++counters_.evictions;
+  counters_.bytes_evicted += size;
+  return size;
+}
+
 HotCacheStats HotCache::Stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   HotCacheStats stats = counters_;
   stats.max_bytes = options_.max_bytes;
   stats.bytes = bytes_;
   stats.objects = entries_.size();
+  stats.prefetch_unread = prefetched_unread_.size();
   const int64_t now = NowMs();
   stats.pins = static_cast<uint64_t>(
       std::count_if(pins_.begin(), pins_.end(), [&](const auto& pin) { return pin.second > now; }));

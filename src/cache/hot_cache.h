@@ -22,6 +22,10 @@
 // object gets its archive time as modification time, so that after a restart it is not taken
 // for a newly received one. Pins are in memory only and end with the process.
 //
+// Prefetch (the Prefetcher, prefetcher.h) opens objects on behalf of readers to come: such
+// opens are not reader hits or misses; the first reader open of a prefetched object is a
+// prefetch hit, its eviction before any reader open a wasted prefetch (HotCacheStats).
+//
 // Thread-safety: safe for concurrent use. Concurrent misses for one key fetch it once.
 // Ownership: borrows the catalog and both stores, which must outlive the HotCache. The local
 // store must be the one ingest writes to, through this cache, so that its bytes are counted;
@@ -36,9 +40,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "blob/blob_store.h"
@@ -84,12 +90,25 @@ struct HotCacheStats {
   uint64_t bytes = 0;    // local bytes counted
   uint64_t objects = 0;  // local objects counted
   uint64_t pins = 0;     // keys pinned now
-  uint64_t hits = 0;     // opens served by a local copy
-  uint64_t misses = 0;   // opens that found no local copy
+  uint64_t hits = 0;     // reader opens served by a local copy
+  uint64_t misses = 0;   // reader opens that found no local copy
   uint64_t fetch_backs = 0;
   uint64_t evictions = 0;
   uint64_t bytes_evicted = 0;
   uint64_t refused_unarchived = 0;  // eviction candidates kept because not archived
+  // Prefetch (HotCache::Prefetch): objects made local for a reader not yet asking. Prefetch opens
+  // count in none of the reader counters above (hits, misses), but their fetch-backs do count.
+  uint64_t prefetched = 0;               // objects a prefetch found local or fetched back
+  uint64_t prefetch_fetch_backs = 0;     // of those, fetched back from the archive store
+  uint64_t prefetch_hits = 0;            // prefetched objects a reader then opened (once each)
+  uint64_t prefetch_evicted_unread = 0;  // of those, evicted before any reader opened them
+  uint64_t prefetch_unread = 0;          // prefetched objects not opened by a reader yet (now)
+
+  // Reader opens served locally, of all reader opens; 0 without any.
+  double HitRatio() const;
+  // Prefetched objects a reader opened, of those prefetched and since read or evicted (the
+  // still unread ones are not counted either way yet); 0 without any.
+  double PrefetchHitRatio() const;
 };
 
 class HotCache final : public blob::BlobStore {
@@ -136,9 +155,21 @@ class HotCache final : public blob::BlobStore {
                                             std::chrono::milliseconds duration);
   Status UnpinStudy(const std::string& study_uid);
 
+  // Makes `key` local for a reader expected soon (the prefetcher): like Open, fetching it back
+  // from the archive store when missing, with the same errors (kUnavailable with a retry hint
+  // while an Archive-tier copy is rehydrated), but counted as a prefetch rather than a reader
+  // hit or miss; the first reader Open afterwards counts as a prefetch hit.
+  Status Prefetch(const std::string& key);
+
   // Evicts least-recently-used objects if the local bytes exceed max_bytes (see the class
   // comment). Catalog and local store errors stop the pass (what was evicted stays evicted).
   Result<EvictionReport> EvictToFit();
+
+  // Deletes the local copy of `key` (which the caller knows to be archived) unless it is
+  // pinned, stored less than pin_recent ago or opened less than min_idle ago: the lifecycle's
+  // age-based eviction. Returns the bytes freed; nullopt when kept; 0 when there is no local
+  // copy. Local store errors.
+  Result<std::optional<uint64_t>> EvictIfIdle(const std::string& key);
 
   HotCacheStats Stats() const;
 
@@ -159,6 +190,12 @@ class HotCache final : public blob::BlobStore {
   HotCache(catalog::Catalog& catalog, blob::BlobStore& local, blob::BlobStore* archive,
            HotCacheOptions options);
 
+  enum class Opener { kReader, kPrefetch };
+  Result<std::unique_ptr<blob::LocalObject>> OpenFor(const std::string& key, Opener opener);
+  // REQUIRES: mutex_ held. Counts a prefetch of `key` (once until a reader opens it).
+  void MarkPrefetched(const std::string& key, bool fetched_back);
+  // REQUIRES: mutex_ held. Forgets a prefetched object that leaves the local store.
+  void ForgetPrefetched(const std::string& key, bool evicted);
   Status Scan();
   int64_t NowMs() const;
   // Moves `key` to the front of the LRU list; false if it is not counted.
@@ -170,6 +207,11 @@ class HotCache final : public blob::BlobStore {
   void Insert(const std::string& key, uint64_t size, int64_t stored_ms, int64_t last_access_ms);
   // REQUIRES: mutex_ held.
   void Erase(const std::string& key);
+  // Deletes the local copy of counted `key` and counts the eviction; the bytes freed.
+  // REQUIRES: mutex_ held.
+  Result<uint64_t> EvictLocked(const std::string& key);
+  // Not pinned, not recently stored, not recently opened. REQUIRES: mutex_ held.
+  bool Evictable(const std::string& key, const Entry& entry, int64_t now_ms) const;
   // Fetches `key` from the archive store into the local store; the caller then opens it.
   Status FetchBack(const std::string& key);
   Status FetchBackOnce(const std::string& key);
@@ -188,6 +230,8 @@ class HotCache final : public blob::BlobStore {
   std::list<std::string> lru_;                      // GUARDED_BY(mutex_); front: most recent
   std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mutex_)
   std::map<std::string, int64_t> pins_;             // GUARDED_BY(mutex_); key -> until (ms)
+  // Prefetched objects no reader has opened since; bounded by the local objects.
+  std::unordered_set<std::string> prefetched_unread_;  // GUARDED_BY(mutex_)
   // In-flight fetch-backs; shared by the fetching thread and those waiting for it.
   std::map<std::string, std::shared_ptr<Fetch>> fetches_;  // GUARDED_BY(mutex_)
   uint64_t bytes_ = 0;                                     // GUARDED_BY(mutex_)

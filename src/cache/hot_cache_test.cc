@@ -307,6 +307,26 @@ TEST_F(HotCacheTest, RecentPinnedAndJustOpenedObjectsAreKept) {
   EXPECT_EQ(cache_->Stats().pins, 0u);
 }
 
+TEST_F(HotCacheTest, EvictIfIdleKeepsPinnedRecentAndJustOpenedObjects) {
+  OpenCache(Options(1'000'000));  // far below the limit: only the lifecycle evicts
+  const std::string a = Store("1", kHundred);
+  const std::string b = Store("2", kHundred);
+  EXPECT_EQ(cache_->EvictIfIdle(a).value(), std::nullopt) << "stored less than 24 h ago";
+  now_ms_ += Ms(hours(25));
+  cache_->Pin({a}, hours(1));
+  ReadThroughCache(b);
+  EXPECT_EQ(cache_->EvictIfIdle(a).value(), std::nullopt) << "pinned";
+  EXPECT_EQ(cache_->EvictIfIdle(b).value(), std::nullopt) << "just opened";
+  now_ms_ += Ms(hours(2));
+  EXPECT_EQ(cache_->EvictIfIdle(a).value(), std::optional<uint64_t>(100));
+  EXPECT_FALSE(IsLocal(a));
+  EXPECT_EQ(cache_->EvictIfIdle(a).value(), std::optional<uint64_t>(0)) << "already gone";
+  const HotCacheStats stats = cache_->Stats();
+  EXPECT_EQ(stats.evictions, 1u);
+  EXPECT_EQ(stats.bytes, 100u);
+  EXPECT_EQ(ReadThroughCache(a), kHundred) << "fetched back";
+}
+
 TEST_F(HotCacheTest, PinStudyCoversItsInstancesUntilUnpinned) {
   OpenCache(Options(100));
   const std::string a = Store("1", kHundred);

@@ -59,6 +59,10 @@ enum class PutOutcome {
 
 enum class DuplicatePolicy { kKeepVersions, kReject };
 
+// Outbox event of SetRetention, SetLegalHold and ClearLegalHold; its payload has the study's
+// study_instance_uid, retention_until (YYYYMMDD or "") and legal_hold (bool) as they now are.
+inline constexpr char kProtectionChangedEvent[] = "study.protection_changed";
+
 // An event for the outbox, consumed at least once by asynchronous workers.
 struct OutboxEvent {
   std::string kind;     // e.g. "instance.stored"
@@ -132,6 +136,10 @@ std::string DefaultRetentionUntil(const RetentionPolicy& policy, const std::stri
 
 // The UTC calendar date of a Unix time in milliseconds, as YYYYMMDD.
 std::string UtcDate(int64_t unix_ms);
+
+// When a retention date (YYYYMMDD, inclusive, UTC) ends: the next day's midnight, in Unix ms;
+// 0 for "" or a malformed date. UtcDate(RetentionEndMs(d) - 1) == d.
+int64_t RetentionEndMs(const std::string& date);
 
 // A study's lifecycle: kActive is visible to every reader; kDeleted (soft) is hidden from
 // Find/Locate/Versions but fully recoverable with RestoreStudy; a purged study has no rows.
@@ -249,6 +257,7 @@ class WriteTxn : public ReadTxn {
   // Retention and legal hold. A study is retained while now's UTC date <= retention_until.
   // Each works on active and soft-deleted studies (a hold placed during the soft-delete window
   // blocks the purge). kNotFound for an unknown study.
+  // These three append a kProtectionChangedEvent.
   // SetRetention: kInvalidArgument unless `until` is YYYYMMDD (a valid date) or "" (none).
   virtual Status SetRetention(const std::string& study_uid, const std::string& until) = 0;
   // kInvalidArgument for an empty reason or actor. Replaces an existing hold's reason.

@@ -1,6 +1,7 @@
 // Retention dates: the pure calendar arithmetic behind RetentionPolicy (catalog.h).
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "catalog/catalog.h"
@@ -33,6 +34,15 @@ bool IsValidRetentionDate(const std::string& date) {
   const int month = std::stoi(date.substr(4, 2));
   const int day = std::stoi(date.substr(6, 2));
   return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= DaysInMonth(year, month);
+}
+
+int64_t RetentionEndMs(const std::string& date) {
+  if (!IsValidRetentionDate(date)) return 0;
+  std::tm tm{};
+  tm.tm_year = std::stoi(date.substr(0, 4)) - 1900;
+  tm.tm_mon = std::stoi(date.substr(4, 2)) - 1;
+  tm.tm_mday = std::stoi(date.substr(6, 2));
+  return (static_cast<int64_t>(timegm(&tm)) + 24 * 3600) * 1000;
 }
 
 std::string UtcDate(int64_t unix_ms) {

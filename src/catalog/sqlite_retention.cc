@@ -98,6 +98,14 @@ Status AppendStudyEvent(Connection& conn, const char* kind, const std::string& s
 
 }  // namespace
 
+// "study.protection_changed" with the study's retention and hold as they now are, so that the
+// archiver can protect the archive copies too (archive/archiver.h).
+Status AppendProtectionEvent(Connection& conn, const std::string& study_uid) {
+  STRATA_ASSIGN_OR_RETURN(StudyProtection p, ReadStudyProtection(conn, study_uid));
+  return AppendStudyEvent(conn, kProtectionChangedEvent, study_uid,
+                          {{"retention_until", p.retention_until}, {"legal_hold", p.hold.held}});
+}
+
 Status CheckUnprotected(const StudyProtection& p, int64_t now_ms, const std::string& what) {
   if (p.hold.held) {
     return FailedPrecondition("study " + p.study_instance_uid + " is under legal hold (" +
@@ -153,7 +161,8 @@ Status WriteRetention(Connection& conn, const std::string& study_uid, const std:
   STRATA_ASSIGN_OR_RETURN(StudyRow row, RequireStudy(conn, study_uid));
   STRATA_ASSIGN_OR_RETURN(Stmt stmt,
                           conn.Prepare("UPDATE studies SET retention_until = ? WHERE id = ?"));
-  return stmt.Bind(1, until).Bind(2, row.id).Run();
+  STRATA_RETURN_IF_ERROR(stmt.Bind(1, until).Bind(2, row.id).Run());
+  return AppendProtectionEvent(conn, study_uid);
 }
 
 Status WriteLegalHold(Connection& conn, const std::string& study_uid, const std::string& reason,
@@ -164,7 +173,8 @@ Status WriteLegalHold(Connection& conn, const std::string& study_uid, const std:
   STRATA_ASSIGN_OR_RETURN(
       Stmt stmt, conn.Prepare("UPDATE studies SET legal_hold = 1, hold_reason = ?, hold_by = ?,"
                               " hold_at_ms = ? WHERE id = ?"));
-  return stmt.Bind(1, reason).Bind(2, by).Bind(3, now_ms).Bind(4, row.id).Run();
+  STRATA_RETURN_IF_ERROR(stmt.Bind(1, reason).Bind(2, by).Bind(3, now_ms).Bind(4, row.id).Run());
+  return AppendProtectionEvent(conn, study_uid);
 }
 
 Status EraseLegalHold(Connection& conn, const std::string& study_uid) {
@@ -172,10 +182,12 @@ Status EraseLegalHold(Connection& conn, const std::string& study_uid) {
   if (!row.protection.hold.held) {
     return FailedPrecondition("study " + study_uid + " is not under legal hold");
   }
-  return Run(conn,
-             "UPDATE studies SET legal_hold = 0, hold_reason = '', hold_by = '', hold_at_ms = 0"
-             " WHERE id = ?",
-             {row.id});
+  STRATA_RETURN_IF_ERROR(
+      Run(conn,
+          "UPDATE studies SET legal_hold = 0, hold_reason = '', hold_by = '', hold_at_ms = 0"
+          " WHERE id = ?",
+          {row.id}));
+  return AppendProtectionEvent(conn, study_uid);
 }
 
 Status SoftDelete(Connection& conn, const std::string& study_uid, const std::string& by,

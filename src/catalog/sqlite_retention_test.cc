@@ -121,6 +121,11 @@ TEST(RetentionDateTest, DefaultFromStudyDateOrReceiveDate) {
   EXPECT_EQ(UtcDate(0), "19700101");
   EXPECT_EQ(UtcDate(kNow), "20240615");
   EXPECT_EQ(UtcDate(-1), "19691231");
+  EXPECT_EQ(RetentionEndMs("19700101"), 86'400'000);
+  EXPECT_EQ(RetentionEndMs("20991231"), 4'102'444'800'000);  // 2100-01-01T00:00:00Z
+  EXPECT_EQ(UtcDate(RetentionEndMs("20240229") - 1), "20240229");
+  EXPECT_EQ(RetentionEndMs(""), 0);
+  EXPECT_EQ(RetentionEndMs("20230229"), 0);
 }
 
 TEST(SqliteRetentionTest, FirstInstanceSetsTheStudyRetention) {

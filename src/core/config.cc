@@ -226,6 +226,12 @@ void AddArchiveSettings(std::vector<Setting>& s) {
                             "Blob service endpoint: https://<account>.blob.core.windows.net, or "
                             "http://127.0.0.1:10000/devstoreaccount1 for Azurite.",
                             &Config::archive_endpoint));
+  s.push_back(StringSetting("archive", "secondary_endpoint",
+                            "Read-access geo-replica (RA-GRS) endpoint, e.g. "
+                            "https://<account>-secondary.blob.core.windows.net: reads go there "
+                            "while the primary is unreachable; writes wait for the primary. "
+                            "Empty: none.",
+                            &Config::archive_secondary_endpoint));
   s.push_back(
       StringSetting("archive", "account", "Storage account name.", &Config::archive_account));
   s.push_back(StringSetting("archive", "container", "Container holding the archived objects.",
@@ -246,6 +252,17 @@ void AddArchiveSettings(std::vector<Setting>& s) {
   s.push_back(BoolSetting("archive", "create_container",
                           "Create the container at start-up if it is missing.",
                           &Config::archive_create_container));
+  s.push_back(BoolSetting("archive", "protect_copies",
+                          "Also protect archive copies in the archive store itself with their "
+                          "study's retention and legal hold (Azure: version-level immutability "
+                          "policy and legal hold; the container must support version-level "
+                          "immutability). Strata enforces retention and holds either way.",
+                          &Config::archive_protect_copies));
+  s.push_back(BoolSetting("archive", "lock_immutability_policies",
+                          "With protect_copies on Azure: locked policies, which nobody can "
+                          "shorten or remove (not even to correct a retention date), instead "
+                          "of unlocked ones.",
+                          &Config::archive_lock_immutability_policies));
   s.push_back(ChoiceSetting("archive", "tier",
                             "Access tier of new archive objects: Hot, Cool, Cold or Archive; "
                             "empty: the account's default.",
@@ -386,6 +403,35 @@ void AddCacheSettings(std::vector<Setting>& s) {
                               &Config::cache_rehydration_retry_after_seconds, 1, 7 * 86400));
 }
 
+// [prefetch]: a patient's prior studies brought into the hot cache when a new study arrives.
+void AddPrefetchSettings(std::vector<Setting>& s) {
+  s.push_back(BoolSetting("prefetch", "enabled",
+                          "When a new study arrives, bring the patient's most relevant prior "
+                          "studies into the hot cache (fetched back, or rehydrated, from the "
+                          "archive) and pin them. Only with an archive store ([archive] backend "
+                          "not \"none\").",
+                          &Config::prefetch_enabled));
+  s.push_back(IntSetting<int>("prefetch", "max_priors",
+                              "Most prior studies prefetched per new study.",
+                              &Config::prefetch_max_priors, 0, 100));
+  s.push_back(IntSetting<int>("prefetch", "max_age_years",
+                              "Priors with a StudyDate more than this many years ago are not "
+                              "prefetched; 0: any age (then also priors without a StudyDate).",
+                              &Config::prefetch_max_age_years, 0, 200));
+  s.push_back(BoolSetting("prefetch", "same_modality_only",
+                          "Only priors sharing an imaging modality with the new study; when "
+                          "false those rank first, then priors sharing a BodyPartExamined, then "
+                          "the newest.",
+                          &Config::prefetch_same_modality_only));
+  s.push_back(IntSetting<int>("prefetch", "pin_hours",
+                              "Prefetched studies are kept from eviction for this many hours.",
+                              &Config::prefetch_pin_hours, 0, 24 * 365));
+  s.push_back(IntSetting<int>("prefetch", "poll_interval_ms",
+                              "How often the prefetcher looks for new studies and due retries "
+                              "(it is also woken by each ingest commit).",
+                              &Config::prefetch_poll_interval_ms, 10, 3600 * 1000));
+}
+
 // [retention]: the retention date given to a new study, and the soft-delete window.
 void AddRetentionSettings(std::vector<Setting>& s) {
   s.push_back(IntSetting<int>("retention", "default_years",
@@ -463,6 +509,13 @@ void AddLifecycleSettings(std::vector<Setting>& s) {
        "them back from the archive); 0: off. Measured from the archive time: last access is not "
        "tracked.",
        &Config::lifecycle_evict_after_days);
+  s.push_back(IntSetting<int>("lifecycle", "interval_minutes",
+                              "How often `strata serve` applies these rules by itself (tier moves "
+                              "and evictions, as `strata admin lifecycle` does); 0: never.",
+                              &Config::lifecycle_interval_minutes, 0, 365 * 24 * 60));
+  s.push_back(IntSetting<int>("lifecycle", "first_run_delay_minutes",
+                              "Minutes after `strata serve` starts before its first lifecycle run.",
+                              &Config::lifecycle_first_run_delay_minutes, 0, 7 * 24 * 60));
   auto price = [&](const char* key, const char* doc, double Config::*field) {
     const std::string name = std::string("cost.") + key;
     Setting p{"cost", key, doc, {}, {}, {}};
@@ -906,6 +959,7 @@ const std::vector<Setting>& Settings() {
                               &Config::audit_path));
     AddArchiveSettings(s);
     AddCacheSettings(s);
+    AddPrefetchSettings(s);
     AddAiSettings(s);
     AddRetentionSettings(s);
     AddLifecycleSettings(s);

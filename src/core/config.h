@@ -97,6 +97,7 @@ struct Config {
   // [archive]: the copy of every stored object in the archive store (see docs/azure.md).
   std::string archive_backend = "none";  // "none", "azure" or "filesystem"
   std::string archive_endpoint;
+  std::string archive_secondary_endpoint;  // read-access geo-replica; empty: none
   std::string archive_account;
   std::string archive_container;
   // Which credential, and where its secret is read from: the file archive_credential_file
@@ -105,6 +106,8 @@ struct Config {
   std::string archive_credential_env = "AZURE_STORAGE_KEY";
   std::string archive_credential_file;
   bool archive_create_container = false;
+  bool archive_protect_copies = false;  // WORM in the archive store too (docs/retention.md)
+  bool archive_lock_immutability_policies = false;
   std::string archive_tier = "Hot";     // Hot, Cool, Cold, Archive; "" = account default
   std::string archive_naming = "uids";  // "uids" (vendor neutral) or "opaque"
   std::string archive_naming_key_file;  // secret (>= 32 bytes) for "opaque"
@@ -127,12 +130,25 @@ struct Config {
   int cache_eviction_interval_seconds = 60;
   int cache_rehydration_retry_after_seconds = 3600;
 
+  // [prefetch]: a patient's prior studies brought into the hot cache when a new study arrives
+  // (only with an archive store: without one nothing leaves the local store).
+  bool prefetch_enabled = true;
+  int prefetch_max_priors = 2;
+  int prefetch_max_age_years = 5;  // 0: any age
+  bool prefetch_same_modality_only = false;
+  int prefetch_pin_hours = 72;
+  int prefetch_poll_interval_ms = 1000;
+
   // [lifecycle]: rules of `strata admin lifecycle`, in days after an object was archived
   // (docs/operations.md); 0 turns a rule off.
   int lifecycle_cool_after_days = 30;
   int lifecycle_cold_after_days = 0;
   int lifecycle_archive_after_days = 180;
   int lifecycle_evict_after_days = 0;
+  // How often `strata serve` applies the rules itself (0: never; `strata admin lifecycle`
+  // still can), and how long after start-up the first run comes.
+  int lifecycle_interval_minutes = 24 * 60;
+  int lifecycle_first_run_delay_minutes = 10;
   // [cost]: prices per GB-month for `strata admin cost` (editable estimates).
   double cost_hot_per_gb_month = 0.018;
   double cost_cool_per_gb_month = 0.010;

@@ -157,5 +157,24 @@ TEST(ConfigTest, ReadsLifecycleRulesAndCostPrices) {
   EXPECT_FALSE(ParseConfig("", {{"STRATA_COST_HOT_PER_GB_MONTH", "cheap"}}).ok());
 }
 
+TEST(ConfigTest, ReadsPrefetchSettings) {
+  auto defaults = ParseConfig("", {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->prefetch_enabled);
+  EXPECT_EQ(defaults->prefetch_max_priors, 2);
+  EXPECT_EQ(defaults->prefetch_max_age_years, 5);
+  EXPECT_FALSE(defaults->prefetch_same_modality_only);
+  EXPECT_EQ(defaults->prefetch_pin_hours, 72);
+  auto c = ParseConfig("[prefetch]\nmax_priors = 4\nsame_modality_only = true\npin_hours = 24\n",
+                       {{"STRATA_PREFETCH_ENABLED", "false"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->prefetch_enabled);
+  EXPECT_EQ(c->prefetch_max_priors, 4);
+  EXPECT_TRUE(c->prefetch_same_modality_only);
+  EXPECT_EQ(c->prefetch_pin_hours, 24);
+  EXPECT_FALSE(ParseConfig("[prefetch]\nmax_age_years = -1\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("[prefetch]\npoll_interval_ms = 0\n", {}).ok());
+}
+
 }  // namespace
 }  // namespace strata

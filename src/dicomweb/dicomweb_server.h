@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ struct DicomWebOptions {
   // HTTPS (TLS 1.2+) when both are set: PEM certificate chain and private key files.
   std::string tls_certificate_file;
   std::string tls_private_key_file;
+  // The JSON document of GET /admin/v1/status (admin role): the hot cache's counters and
+  // hit ratios and the prefetch queue, from the wiring; empty: no such route.
+  std::function<Result<std::string>()> admin_status;
 };
 
 class DicomWebServer {

@@ -73,6 +73,14 @@ class BeastDicomWebServer : public DicomWebServer {
           [s](Request& r) { return HandleDeleteStudy(*s, r); });
     route("GET", "/changefeed", Role::kReader, "changefeed.read",
           [s](Request& r) { return HandleChangeFeed(*s, r); });
+    if (options.admin_status) {
+      route("GET", "/admin/v1/status", Role::kAdmin, "admin.status",
+            [status = options.admin_status](Request&) {
+              Result<std::string> body = status();
+              if (!body.ok()) return Response::Error(body.status());
+              return Response::Json(200, std::move(*body), "application/json");
+            });
+    }
     if (ai) AddAiRoutes(route, *ai, ingest);
   }
 

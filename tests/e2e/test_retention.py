@@ -194,8 +194,12 @@ class RetentionTest(harness.E2ETestCase):
         self.assertEqual(self.qido_count(), 0)
 
         # The change feed and the audit trail.
-        self.assertEqual(self.changes()[-4:], ["study.deleted", "study.restored",
-                                                "study.deleted", "study.purged"])
+        self.assertEqual([k for k in self.changes() if k.startswith("study.")],
+                         ["study.protection_changed",  # retention set
+                          "study.deleted", "study.restored",
+                          "study.protection_changed",  # hold set
+                          "study.protection_changed",  # hold cleared
+                          "study.deleted", "study.purged"])
         actions = [(r["action"], r["outcome"], r["protocol"]) for r in self.audit_actions()
                    if r["study_uid"] == self.study]
         for expected in [("study.delete", "failure", "http"),
@@ -211,6 +215,66 @@ class RetentionTest(harness.E2ETestCase):
             self.assertIn(expected, actions)
         cli = [r for r in self.audit_actions() if r["protocol"] == "cli"]
         self.assertTrue(all(r["actor"] == "e2e-operator" for r in cli))
+
+
+class ArchiveProtectionTest(harness.E2ETestCase):
+    """`[archive] protect_copies`: the archive store itself refuses to delete or overwrite the
+    copies of a retained or held study (the filesystem archive emulates Azure's immutability
+    policies and legal holds in its tier sidecars)."""
+
+    def setUp(self):
+        self.archive_dir = harness.temp_dir("strata-worm-archive-")
+        config = {
+            "archive": {"backend": "filesystem", "path": str(self.archive_dir),
+                        "protect_copies": True, "poll_interval_ms": 100, "max_backoff_ms": 500},
+            "retention": {"default_years": 10},
+            "ai": {"enabled": False},
+        }
+        self.server = StrataServer(self.id(), config=config)
+        self.server.start()
+        self.addCleanup(self.server.close)
+        self.files = harness.make_study(harness.temp_dir("strata-worm-in-"), instances=2,
+                                        StudyDate=today(), PatientID="WORM-1")
+        import pydicom
+        self.study = str(pydicom.dcmread(str(self.files[0]), stop_before_pixels=True)
+                         .StudyInstanceUID)
+        self.assertToolOk(self.server.store(self.files))
+
+    def admin(self, *args: str) -> None:
+        r = subprocess.run([harness.strata_bin(), "admin", *args, "--config",
+                            str(self.server.config_path), "--by", "e2e-operator"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def sidecars(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in (self.archive_dir / ".tiers").rglob("*.json")
+                if self.study in p.parts]
+
+    def wait_for(self, what: str, check) -> list[dict]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = self.sidecars()
+            if len(states) == len(self.files) and all(check(s) for s in states):
+                return states
+            time.sleep(0.2)
+        self.fail(f"archive copies never {what}: {self.sidecars()}\n{self.server.log_tail()}")
+
+    def test_archive_copies_carry_retention_and_hold(self):
+        end_of_retention = datetime.datetime.strptime(
+            str(int(today()[:4]) + 10) + today()[4:], "%Y%m%d").replace(
+                tzinfo=datetime.timezone.utc) + datetime.timedelta(days=1)
+        until_ms = int(end_of_retention.timestamp() * 1000)
+        self.wait_for("retained", lambda s: s.get("retain_until_ms") == until_ms)
+
+        self.admin("hold", "set", "--study", self.study, "--reason", "litigation 2026-18")
+        self.wait_for("held", lambda s: s.get("legal_hold") is True)
+
+        self.admin("hold", "clear", "--study", self.study, "--reason", "case closed")
+        self.admin("retention", "set", "--study", self.study, "--until", today(-1))
+        yesterday_end = int((datetime.datetime.strptime(today(), "%Y%m%d").replace(
+            tzinfo=datetime.timezone.utc)).timestamp() * 1000)
+        self.wait_for("released", lambda s: "legal_hold" not in s
+                      and s.get("retain_until_ms") == yesterday_end)
 
 
 if __name__ == "__main__":
