@@ -353,6 +353,32 @@ TEST_F(ArchiveAdminTest, LifecyclePlansWithoutChangingThenApplies) {
   EXPECT_TRUE(idle->moves.empty());
 }
 
+TEST_F(ArchiveAdminTest, LifecycleCountsAgesFromTheLastRead) {
+  StoreAndArchive();
+  const std::string read = originals_[1].blob_key;
+  ASSERT_TRUE(catalog_
+                  ->Write([&](catalog::WriteTxn& txn) {
+                    return txn.RecordAccess({read}, kT0 + 20 * kDayMs);
+                  })
+                  .ok());
+  LifecycleOptions options;
+  options.rules.cool_after_days = 30;
+  options.dry_run = false;
+  options.now_ms = [] { return kT0 + 40 * kDayMs; };
+  auto report = RunLifecycle(*catalog_, *archive_, nullptr, options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->moves.size(), 1u);
+  EXPECT_EQ(report->moves[0].count.objects, originals_.size() - 1);
+  EXPECT_EQ(archive_->Stat(read)->tier, blob::StorageTier::kHot) << "read 20 days ago";
+  EXPECT_EQ(StateOf(*catalog_, originals_[0].blob_key)->tier, "Cool");
+
+  options.now_ms = [] { return kT0 + 51 * kDayMs; };  // 31 days after that read
+  report = RunLifecycle(*catalog_, *archive_, nullptr, options);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(archive_->Stat(read)->tier, blob::StorageTier::kCool);
+  EXPECT_EQ(StateOf(*catalog_, read)->last_access_ms, kT0 + 20 * kDayMs) << "kept";
+}
+
 TEST_F(ArchiveAdminTest, LifecycleNeverEvictsUnarchivedObjects) {
   originals_.push_back(Store(MakeDicom("1.2.826.3", "1.2.826.3.1", "1.2.826.3.1.1", "Lo^C")));
   LifecycleOptions options;

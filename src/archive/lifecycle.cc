@@ -1,5 +1,6 @@
 #include "archive/lifecycle.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -50,7 +51,7 @@ class LifecycleRun {
       for (const auto& record : page) {
         if (record.outcome != catalog::ArchiveOutcome::kArchived) continue;
         ++report_.examined;
-        const int64_t age = now - record.archived_at_ms;
+        const int64_t age = now - std::max(record.archived_at_ms, record.last_access_ms);
         if (std::optional<catalog::ArchiveRecord> updated = MaybeMove(record, age)) {
           moved.push_back(std::move(*updated));
         }

@@ -1,11 +1,11 @@
 // Lifecycle: rules that move archive copies to colder (cheaper) tiers as they age, and evict
 // old local copies whose archive copy is safe.
 //
-// An object's age is measured from its archive time, ArchiveRecord::archived_at_ms (for a
-// catalog rebuilt from the archive: the rebuild time). Strata does not track per-object
-// last access yet, so "not read for N days" rules are not possible; every rule is "N days
-// after archiving". The lifecycle keeps archived_at_ms when it records a new tier, so ages
-// keep counting from the archive time.
+// An object's age is measured from its archive time or its last read, whichever is later
+// (ArchiveRecord::archived_at_ms, for a catalog rebuilt from the archive the rebuild time;
+// ArchiveRecord::last_access_ms, which the hot cache records in batches): every rule reads
+// "N days after it was archived and not read since". The lifecycle keeps both times when it
+// records a new tier.
 //
 // The target tier of an object is the coldest one whose rule (cool_after_days,
 // cold_after_days, archive_after_days; 0 turns a rule off) its age has reached. Objects only

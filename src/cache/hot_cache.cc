@@ -205,6 +205,7 @@ Result<std::unique_ptr<blob::LocalObject>> HotCache::OpenFor(const std::string& 
     if (reader) {
       ++counters_.hits;
       if (prefetched_unread_.erase(key) > 0) ++counters_.prefetch_hits;
+      read_since_flush_.insert(key);
     } else {
       MarkPrefetched(key, /*fetched_back=*/false);
     }
@@ -231,9 +232,13 @@ Result<std::unique_ptr<blob::LocalObject>> HotCache::OpenFor(const std::string& 
     return fetched.code() == StatusCode::kNotFound ? local.status() : fetched;
   }
   Touch(key);
-  if (!reader) {
+  {
     std::lock_guard<std::mutex> lock(mutex_);
-    MarkPrefetched(key, /*fetched_back=*/true);
+    if (reader) {
+      read_since_flush_.insert(key);
+    } else {
+      MarkPrefetched(key, /*fetched_back=*/true);
+    }
   }
   return local_.Open(key);
 }
@@ -568,6 +573,21 @@ void HotCache::Stop() {
   }
   wake_.notify_all();
   worker_.join();
+  Status flushed = FlushAccessTimes();
+  if (!flushed.ok()) log::Warn("cache_access_flush_failed", {{"error", flushed.ToString()}});
+}
+
+Status HotCache::FlushAccessTimes() {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    keys.assign(read_since_flush_.begin(), read_since_flush_.end());
+    read_since_flush_.clear();
+  }
+  if (keys.empty()) return OkStatus();
+  const int64_t now = NowMs();
+  return catalog_.Write(
+      [&](catalog::WriteTxn& txn) -> Status { return txn.RecordAccess(keys, now); });
 }
 
 void HotCache::Run() {
@@ -578,6 +598,8 @@ void HotCache::Run() {
       if (stopping_) return;
       evict_now_ = false;
     }
+    Status flushed = FlushAccessTimes();
+    if (!flushed.ok()) log::Warn("cache_access_flush_failed", {{"error", flushed.ToString()}});
     Result<EvictionReport> report = EvictToFit();
     if (!report.ok()) {
       log::Warn("cache_eviction_failed", {{"error", report.status().ToString()}});

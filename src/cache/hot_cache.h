@@ -18,9 +18,11 @@
 //
 // State: recency is kept in memory. At start-up it is rebuilt from the local store (each
 // object's file modification time counts as its store time and its last access), so access
-// recency from before a restart is lost; opens do not write to the file system. A fetched-back
-// object gets its archive time as modification time, so that after a restart it is not taken
-// for a newly received one. Pins are in memory only and end with the process.
+// recency from before a restart is lost for eviction; opens do not write to the file system.
+// The time of reader opens is also written to the catalog in batches (FlushAccessTimes, at
+// eviction-interval granularity) for the lifecycle rules, which count from the last read. A
+// fetched-back object gets its archive time as modification time, so that after a restart it is not
+// taken for a newly received one. Pins are in memory only and end with the process.
 //
 // Prefetch (the Prefetcher, prefetcher.h) opens objects on behalf of readers to come: such
 // opens are not reader hits or misses; the first reader open of a prefetched object is a
@@ -173,6 +175,11 @@ class HotCache final : public blob::BlobStore {
 
   HotCacheStats Stats() const;
 
+  // Records the reader opens since the last call in the catalog (WriteTxn::RecordAccess), one
+  // transaction for all, at the current time: the lifecycle ages archived objects from their
+  // last read. The background thread calls it before each eviction pass, and Stop at the end.
+  Status FlushAccessTimes();
+
   // Starts the background eviction thread. Idempotent.
   void Start();
   // Stops and joins it. Idempotent.
@@ -232,6 +239,9 @@ class HotCache final : public blob::BlobStore {
   std::map<std::string, int64_t> pins_;             // GUARDED_BY(mutex_); key -> until (ms)
   // Prefetched objects no reader has opened since; bounded by the local objects.
   std::unordered_set<std::string> prefetched_unread_;  // GUARDED_BY(mutex_)
+  // Objects readers opened since the last FlushAccessTimes; bounded by the objects read in
+  // one eviction interval.
+  std::unordered_set<std::string> read_since_flush_;  // GUARDED_BY(mutex_)
   // In-flight fetch-backs; shared by the fetching thread and those waiting for it.
   std::map<std::string, std::shared_ptr<Fetch>> fetches_;  // GUARDED_BY(mutex_)
   uint64_t bytes_ = 0;                                     // GUARDED_BY(mutex_)

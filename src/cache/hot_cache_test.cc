@@ -327,6 +327,30 @@ TEST_F(HotCacheTest, EvictIfIdleKeepsPinnedRecentAndJustOpenedObjects) {
   EXPECT_EQ(ReadThroughCache(a), kHundred) << "fetched back";
 }
 
+TEST_F(HotCacheTest, ReaderOpensAreRecordedAsLastAccessInTheCatalog) {
+  OpenCache(Options(1'000'000));
+  const std::string a = Store("1", kHundred);
+  const std::string b = Store("2", kHundred);
+  now_ms_ += Ms(hours(3));
+  ReadThroughCache(a);
+  ASSERT_TRUE(cache_->Prefetch(b).ok());  // not a reader: no access recorded
+  ASSERT_TRUE(cache_->FlushAccessTimes().ok());
+  auto last_access = [&](const std::string& key) {
+    std::optional<catalog::ArchiveRecord> state;
+    EXPECT_TRUE(catalog_
+                    ->Read([&](catalog::ReadTxn& txn) -> Status {
+                      STRATA_ASSIGN_OR_RETURN(state, txn.ArchiveState(key));
+                      return OkStatus();
+                    })
+                    .ok());
+    return state ? state->last_access_ms : -1;
+  };
+  EXPECT_EQ(last_access(a), now_ms_.load());
+  EXPECT_EQ(last_access(b), 0);
+  ASSERT_TRUE(cache_->FlushAccessTimes().ok());  // nothing new: nothing written
+  EXPECT_EQ(last_access(a), now_ms_.load());
+}
+
 TEST_F(HotCacheTest, PinStudyCoversItsInstancesUntilUnpinned) {
   OpenCache(Options(100));
   const std::string a = Store("1", kHundred);

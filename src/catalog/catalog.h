@@ -99,6 +99,7 @@ struct ArchiveRecord {
   std::string etag;            // as the archive store reported it; may be empty
   uint64_t size_bytes = 0;     // bytes archived
   int64_t archived_at_ms = 0;  // when this state was recorded (Unix ms)
+  int64_t last_access_ms = 0;  // last read of the object as recorded (RecordAccess); 0: none
   std::string error;           // why, for kFailed
 };
 
@@ -253,6 +254,10 @@ class WriteTxn : public ReadTxn {
   // Records (inserts or replaces) the archive state of record.blob_key. kInvalidArgument for
   // an empty blob key.
   virtual Status RecordArchiveState(const ArchiveRecord& record) = 0;
+
+  // Records that the objects `blob_keys` were read at `at_ms` (never moving a recorded time
+  // back). Keys without an archive state are ignored: only archived objects age by access.
+  virtual Status RecordAccess(const std::vector<std::string>& blob_keys, int64_t at_ms) = 0;
 
   // Retention and legal hold. A study is retained while now's UTC date <= retention_until.
   // Each works on active and soft-deleted studies (a hold placed during the soft-delete window

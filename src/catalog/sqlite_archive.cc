@@ -41,8 +41,9 @@ Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq) {
 Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
                                                       const std::string& blob_key) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.Prepare("SELECT sop_uid, outcome, archive_key, tier, etag, size_bytes,"
-                              " archived_at_ms, error FROM archive_state WHERE blob_key = ?"));
+      Stmt stmt,
+      conn.Prepare("SELECT sop_uid, outcome, archive_key, tier, etag, size_bytes,"
+                   " archived_at_ms, error, last_access_ms FROM archive_state WHERE blob_key = ?"));
   stmt.Bind(1, blob_key);
   STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<ArchiveRecord>();
@@ -56,6 +57,7 @@ Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
   record.size_bytes = static_cast<uint64_t>(stmt.Int(5));
   record.archived_at_ms = stmt.Int(6);
   record.error = stmt.Text(7);
+  record.last_access_ms = stmt.Int(8);
   return std::optional<ArchiveRecord>(std::move(record));
 }
 
@@ -81,7 +83,8 @@ Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
                                                      size_t limit) {
   STRATA_ASSIGN_OR_RETURN(Stmt stmt,
                           conn.Prepare("SELECT blob_key, sop_uid, outcome, archive_key, tier, etag,"
-                                       " size_bytes, archived_at_ms, error FROM archive_state"
+                                       " size_bytes, archived_at_ms, error, last_access_ms"
+                                       " FROM archive_state"
                                        " WHERE blob_key > ? ORDER BY blob_key LIMIT ?"));
   stmt.Bind(1, after_blob_key).Bind(2, static_cast<int64_t>(limit));
   std::vector<ArchiveRecord> records;
@@ -99,6 +102,7 @@ Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
     record.size_bytes = static_cast<uint64_t>(stmt.Int(6));
     record.archived_at_ms = stmt.Int(7);
     record.error = stmt.Text(8);
+    record.last_access_ms = stmt.Int(9);
     records.push_back(std::move(record));
   }
   return records;
@@ -125,8 +129,8 @@ Status WriteArchiveState(Connection& conn, const ArchiveRecord& record) {
   STRATA_ASSIGN_OR_RETURN(
       Stmt stmt,
       conn.Prepare("INSERT OR REPLACE INTO archive_state (blob_key, sop_uid, outcome, archive_key,"
-                   " tier, etag, size_bytes, archived_at_ms, error)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                   " tier, etag, size_bytes, archived_at_ms, error, last_access_ms)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   return stmt.Bind(1, record.blob_key)
       .Bind(2, record.sop_instance_uid)
       .Bind(3, record.outcome == ArchiveOutcome::kArchived ? kArchived : kFailed)
@@ -136,7 +140,18 @@ Status WriteArchiveState(Connection& conn, const ArchiveRecord& record) {
       .Bind(7, static_cast<int64_t>(record.size_bytes))
       .Bind(8, record.archived_at_ms)
       .Bind(9, record.error)
+      .Bind(10, record.last_access_ms)
       .Run();
+}
+
+Status WriteAccess(Connection& conn, const std::vector<std::string>& blob_keys, int64_t at_ms) {
+  for (const std::string& key : blob_keys) {
+    // The cached statement, reset when `stmt` goes.
+    STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare("UPDATE archive_state SET last_access_ms = ?"
+                                                    " WHERE blob_key = ? AND last_access_ms < ?"));
+    STRATA_RETURN_IF_ERROR(stmt.Bind(1, at_ms).Bind(2, key).Bind(3, at_ms).Run());
+  }
+  return OkStatus();
 }
 
 }  // namespace strata::catalog::sqlite

@@ -164,6 +164,28 @@ TEST(SqliteArchiveStateTest, RecordsReadsAndReplacesArchiveState) {
       StatusCode::kInvalidArgument);
 }
 
+TEST(SqliteArchiveStateTest, RecordsLastAccessOfArchivedObjectsOnly) {
+  auto catalog = OpenMemory();
+  ASSERT_TRUE(
+      catalog->Write([&](WriteTxn& txn) { return txn.RecordArchiveState(Archived("dicom/a.dcm")); })
+          .ok());
+  EXPECT_EQ(StateOf(*catalog, "dicom/a.dcm")->last_access_ms, 0);
+  auto access = [&](std::vector<std::string> keys, int64_t at) {
+    return catalog->Write([&](WriteTxn& txn) { return txn.RecordAccess(keys, at); });
+  };
+  ASSERT_TRUE(access({"dicom/a.dcm", "dicom/not-archived.dcm"}, 1800000000000).ok());
+  EXPECT_EQ(StateOf(*catalog, "dicom/a.dcm")->last_access_ms, 1800000000000);
+  EXPECT_FALSE(StateOf(*catalog, "dicom/not-archived.dcm").has_value());
+  ASSERT_TRUE(access({"dicom/a.dcm"}, 1700000000000).ok());
+  EXPECT_EQ(StateOf(*catalog, "dicom/a.dcm")->last_access_ms, 1800000000000) << "never back";
+
+  // A new tier recorded from the read record keeps the access time.
+  ArchiveRecord moved = *StateOf(*catalog, "dicom/a.dcm");
+  moved.tier = "Archive";
+  ASSERT_TRUE(catalog->Write([&](WriteTxn& txn) { return txn.RecordArchiveState(moved); }).ok());
+  EXPECT_EQ(StateOf(*catalog, "dicom/a.dcm")->last_access_ms, 1800000000000);
+}
+
 TEST(SqliteArchiveStateTest, CursorAndStateSurviveReopenOfAFileCatalog) {
   char pattern[] = "/tmp/strata_archive_state_test_XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);

@@ -97,6 +97,9 @@ class SqliteWriteTxn final : public SqliteReads<WriteTxn> {
   Status AdvanceConsumerCursor(const std::string& consumer, int64_t seq) override {
     return sqlite::WriteConsumerCursor(conn_, consumer, seq);
   }
+  Status RecordAccess(const std::vector<std::string>& blob_keys, int64_t at_ms) override {
+    return sqlite::WriteAccess(conn_, blob_keys, at_ms);
+  }
   Status RecordArchiveState(const ArchiveRecord& record) override {
     return sqlite::WriteArchiveState(conn_, record);
   }

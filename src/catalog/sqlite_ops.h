@@ -55,6 +55,8 @@ Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_
 
 // See WriteTxn::RecordArchiveState. REQUIRES: a write transaction is open on `conn`.
 Status WriteArchiveState(Connection& conn, const ArchiveRecord& record);
+// See WriteTxn::RecordAccess. REQUIRES: a write transaction is open on `conn`.
+Status WriteAccess(Connection& conn, const std::vector<std::string>& blob_keys, int64_t at_ms);
 
 // Retention, legal hold and soft delete (sqlite_retention.cc): see the ReadTxn/WriteTxn
 // methods of the same names. Writers REQUIRE a write transaction open on `conn`.

@@ -151,6 +151,12 @@ ALTER TABLE studies ADD COLUMN deleted_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX studies_deleted ON studies (deleted_at_ms) WHERE deleted_at_ms > 0;
 )sql";
 
+// Version 4: when an archived object was last read (HotCache records reads in batches), so
+// that lifecycle rules count "days since archived or last read". 0: never read since.
+constexpr const char* k0004LastAccess = R"sql(
+ALTER TABLE archive_state ADD COLUMN last_access_ms INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
@@ -158,6 +164,7 @@ const std::vector<Migration>& Migrations() {
       {1, k0001Init},
       {2, k0002ArchiveState},
       {3, k0003Retention},
+      {4, k0004LastAccess},
   };
   return *kMigrations;
 }

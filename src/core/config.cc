@@ -496,18 +496,20 @@ void AddLifecycleSettings(std::vector<Setting>& s) {
   auto days = [&](const char* key, const char* doc, int Config::*field) {
     s.push_back(IntSetting<int>("lifecycle", key, doc, field, 0, 100 * 365));
   };
-  days("cool_after_days", "Move archive copies Hot -> Cool this many days after archiving; 0: off.",
+  // Every age counts from the archive time or the last read, whichever is later.
+  days("cool_after_days",
+       "Move archive copies Hot -> Cool this many days after archiving or the last read, "
+       "whichever is later; 0: off.",
        &Config::lifecycle_cool_after_days);
-  days("cold_after_days", "Move archive copies to Cold this many days after archiving; 0: off.",
+  days("cold_after_days", "Move archive copies to Cold this many days unread (as above); 0: off.",
        &Config::lifecycle_cold_after_days);
   days("archive_after_days",
        "Move archive copies to Archive (offline; reads need hours of rehydration) this many days "
-       "after archiving; 0: off.",
+       "unread (as above); 0: off.",
        &Config::lifecycle_archive_after_days);
   days("evict_after_days",
-       "Delete the local copy of archived objects this many days after archiving (reads fetch "
-       "them back from the archive); 0: off. Measured from the archive time: last access is not "
-       "tracked.",
+       "Delete the local copy of archived objects this many days unread (as above; reads fetch "
+       "them back from the archive); 0: off.",
        &Config::lifecycle_evict_after_days);
   s.push_back(IntSetting<int>("lifecycle", "interval_minutes",
                               "How often `strata serve` applies these rules by itself (tier moves "

@@ -139,8 +139,8 @@ struct Config {
   int prefetch_pin_hours = 72;
   int prefetch_poll_interval_ms = 1000;
 
-  // [lifecycle]: rules of `strata admin lifecycle`, in days after an object was archived
-  // (docs/operations.md); 0 turns a rule off.
+  // [lifecycle]: rules of `strata admin lifecycle`, in days after an object was archived or
+  // last read, whichever is later (docs/operations.md); 0 turns a rule off.
   int lifecycle_cool_after_days = 30;
   int lifecycle_cold_after_days = 0;
   int lifecycle_archive_after_days = 180;
