@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ai/derived_uid.h"
+#include "blob/curl_http_client.h"
 #include "core/log.h"
 #include "dicom/findings_sr.h"
 #include "dimse/store_scu.h"
@@ -28,6 +29,9 @@ struct AiPipeline::PendingImage {
 };
 
 namespace {
+
+// The name of a STOW-RS destination in delivery jobs and logs: its URL (no token).
+std::string StowName(const StowDestination& destination) { return "stow:" + destination.base_url; }
 
 using Clock = std::chrono::steady_clock;
 
@@ -98,7 +102,8 @@ AiPipeline::AiPipeline(catalog::Catalog& catalog, blob::BlobStore& blobs,
       jobs_(jobs),
       records_(records),
       engine_(engine),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      http_(options_.notify_stow.empty() ? nullptr : blob::MakeCurlHttpClient({})) {}
 
 AiPipeline::~AiPipeline() { Stop(); }
 
@@ -167,14 +172,15 @@ void AiPipeline::Start() {
     std::string name = WorkerName(i);
     threads_.emplace_back(loop("worker", [this, name] { return InferOnce(name); }));
   }
-  if (!options_.notify.empty()) {
+  if (!options_.notify.empty() || !options_.notify_stow.empty()) {
     threads_.emplace_back(
         loop("notifier", [this] { return NotifyOnce(options_.worker_prefix + "notifier"); }));
   }
   log::Info("ai_pipeline_started",
             {{"workers", static_cast<int64_t>(options_.workers)},
              {"engine", std::string(engine_.name())},
-             {"destinations", static_cast<int64_t>(options_.notify.size())}});
+             {"destinations",
+              static_cast<int64_t>(options_.notify.size() + options_.notify_stow.size())}});
 }
 
 void AiPipeline::Stop() {
@@ -547,12 +553,15 @@ void AiPipeline::StoreReports(const std::shared_ptr<Loaded>& model,
                                      {"sop_instance_uid", result.sop_uid},
                                      {"report_sop_instance_uid", p.report.sop_instance_uid}});
     }
-    for (const auto& peer : options_.notify) {
+    std::vector<std::string> destinations;
+    for (const auto& peer : options_.notify) destinations.push_back(peer.ae_title);
+    for (const auto& stow : options_.notify_stow) destinations.push_back(StowName(stow));
+    for (const std::string& destination : destinations) {
       jobs::JobSpec spec;
       spec.kind = kNotifyJob;
       spec.idempotency_key =
-          std::string(kNotifyJob) + "/" + peer.ae_title + "/" + p.report.sop_instance_uid;
-      spec.payload = nlohmann::json{{"destination", peer.ae_title},
+          std::string(kNotifyJob) + "/" + destination + "/" + p.report.sop_instance_uid;
+      spec.payload = nlohmann::json{{"destination", destination},
                                     {"study_instance_uid", result.study_uid},
                                     {"series_instance_uid", p.report.series_instance_uid},
                                     {"sop_instance_uid", p.report.sop_instance_uid}}
@@ -595,7 +604,9 @@ Status AiPipeline::Deliver(const jobs::Job& job) {
   const std::string destination = Text(p, "destination");
   auto peer = std::find_if(options_.notify.begin(), options_.notify.end(),
                            [&](const DicomPeer& d) { return d.ae_title == destination; });
-  if (peer == options_.notify.end()) {
+  auto stow = std::find_if(options_.notify_stow.begin(), options_.notify_stow.end(),
+                           [&](const StowDestination& d) { return StowName(d) == destination; });
+  if (peer == options_.notify.end() && stow == options_.notify_stow.end()) {
     return FailedPrecondition("destination " + destination + " is no longer configured");
   }
   std::vector<catalog::InstanceLocation> found;
@@ -607,12 +618,18 @@ Status AiPipeline::Deliver(const jobs::Job& job) {
   }));
   if (found.empty()) return NotFound("report no longer stored");
   STRATA_ASSIGN_OR_RETURN(auto file, blobs_.Open(found.front().blob_key));
-  dimse::StoreScuOptions scu;
-  scu.calling_ae = options_.calling_ae;
-  STRATA_ASSIGN_OR_RETURN(auto sent, dimse::StoreFiles(*peer, {file->path()}, scu));
+  int64_t warnings = 0;
+  if (peer != options_.notify.end()) {
+    dimse::StoreScuOptions scu;
+    scu.calling_ae = options_.calling_ae;
+    STRATA_ASSIGN_OR_RETURN(auto sent, dimse::StoreFiles(*peer, {file->path()}, scu));
+    warnings = static_cast<int64_t>(sent.warnings);
+  } else {
+    STRATA_RETURN_IF_ERROR(StowFile(*http_, *stow, file->path()));
+  }
   log::Info("ai_report_delivered", {{"destination", destination},
                                     {"report_sop_instance_uid", Text(p, "sop_instance_uid")},
-                                    {"warnings", static_cast<int64_t>(sent.warnings)}});
+                                    {"warnings", warnings}});
   return OkStatus();
 }
 

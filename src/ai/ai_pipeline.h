@@ -2,7 +2,7 @@
 //
 //   outbox --router--> "ai.infer" jobs --workers--> result (AiRecords, unique per instance and
 //   model version) --> Comprehensive SR written and stored through IngestService like any
-//   instance --> "ai.notify" jobs --notifier--> C-STORE to each configured PACS
+//   instance --> "ai.notify" jobs --notifier--> C-STORE or STOW-RS to each configured PACS
 //
 // The router is an outbox consumer with its own durable cursor ("ai-router"): every stored
 // instance is matched against the active models (routing.h) and each match becomes a job
@@ -34,6 +34,7 @@
 
 #include "ai/ai_records.h"
 #include "ai/routing.h"
+#include "ai/stow_delivery.h"
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "core/config.h"
@@ -61,8 +62,10 @@ struct AiPipelineOptions {
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds retry_base{2000};  // doubled per attempt, capped at retry_max
   std::chrono::milliseconds retry_max{5 * 60 * 1000};
-  // PACS destinations that receive every findings report by C-STORE.
+  // PACS destinations that receive every findings report by C-STORE...
   std::vector<DicomPeer> notify;
+  // ...and by STOW-RS (DICOMweb).
+  std::vector<StowDestination> notify_stow;
   std::string calling_ae = "STRATA";
   // Lease owner names are <prefix>worker-<n> and <prefix>notifier; unique to this server (one
   // server per job queue), so that at start-up it releases what it held before a crash.
@@ -169,6 +172,8 @@ class AiPipeline {
   AiRecords& records_;
   inference::InferenceEngine& engine_;
   const AiPipelineOptions options_;
+  // For STOW-RS deliveries; null without notify_stow.
+  std::unique_ptr<blob::HttpClient> http_;
 
   std::mutex models_mutex_;
   std::map<std::string, std::shared_ptr<Loaded>> models_;  // by "name\nversion"

@@ -184,6 +184,17 @@ Status BuildAi(const Config& config, Services& services) {
     }
     options.notify.push_back(*peer);
   }
+  std::string stow_token;
+  if (!config.ai_notify_stow_token_env.empty()) {
+    STRATA_ASSIGN_OR_RETURN(
+        stow_token, ReadSecret("ai.notify_stow token", "", config.ai_notify_stow_token_env));
+  }
+  for (const auto& url : config.ai_notify_stow) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      return InvalidArgument("config key 'ai.notify_stow': '" + url + "' is not an http(s) URL");
+    }
+    options.notify_stow.push_back({url, stow_token});
+  }
   for (const auto& r : config.ai_rules) {
     ai::RoutingRule rule;
     rule.model = r.model;

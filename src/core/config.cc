@@ -594,6 +594,15 @@ void AddAiSettings(std::vector<Setting>& s) {
                           "AE titles (from dimse.peers) that receive every findings report by "
                           "C-STORE, with retries.",
                           &Config::ai_notify));
+  s.push_back(ListSetting("ai", "notify_stow",
+                          "DICOMweb base URLs (e.g. https://pacs.example.org/dicom-web) that "
+                          "receive every findings report by STOW-RS (POST <url>/studies), with "
+                          "retries.",
+                          &Config::ai_notify_stow));
+  s.push_back(StringSetting("ai", "notify_stow_token_env",
+                            "Environment variable holding a bearer token sent to the notify_stow "
+                            "destinations; empty: none.",
+                            &Config::ai_notify_stow_token_env));
   s.push_back(IntSetting<int>("ai", "notify_max_attempts",
                               "Attempts to deliver a report to one destination before the "
                               "delivery is marked failed (GET /ai/v1/jobs shows why).",

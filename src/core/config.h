@@ -166,7 +166,9 @@ struct Config {
   int ai_engine_threads = 1;
   int ai_max_batch = 8;
   int ai_max_attempts = 5;
-  std::vector<std::string> ai_notify;  // AE titles of dimse.peers that receive every report
+  std::vector<std::string> ai_notify;       // AE titles of dimse.peers that receive every report
+  std::vector<std::string> ai_notify_stow;  // DICOMweb base URLs that receive every report
+  std::string ai_notify_stow_token_env;     // bearer token for them; empty: none
   int ai_notify_max_attempts = 20;
   std::vector<AiRule> ai_rules;
 

@@ -1332,8 +1332,12 @@ class Orthanc:
     Accepts C-STORE from any AE. Not thread-safe: one controlling thread."""
 
     aet = "ORTHANC"
+    DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
-    def __init__(self):
+    def __init__(self, dicomweb: bool = False):
+        """With `dicomweb`, Orthanc's DICOMweb plugin (Debian orthanc-dicomweb) serves
+        `dicomweb_url` (STOW-RS, QIDO-RS, WADO-RS)."""
+        self.dicomweb = dicomweb
         self.port = free_port()
         self.http_port = free_port()
         self.workdir = temp_dir("strata-orthanc-")
@@ -1355,6 +1359,9 @@ class Orthanc:
             "DicomCheckCalledAet": False, "DicomAlwaysAllowStore": True,
             "DicomAlwaysAllowEcho": True, "SaveJobs": False,
         }
+        if self.dicomweb:
+            config["Plugins"] = [self.DICOMWEB_PLUGIN]
+            config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
         path = self.workdir / "orthanc.json"
         path.write_text(json.dumps(config))
         log = open(self.workdir / "orthanc.log", "ab")
@@ -1370,6 +1377,10 @@ class Orthanc:
             if wait_port_open(self.port, timeout=0.2) and wait_port_open(self.http_port, 0.2):
                 return self
         raise ServerError(f"Orthanc did not listen within {timeout} s")
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}/dicom-web"
 
     def rest(self, method: str, path: str, body: bytes | None = None) -> HttpResult:
         return http_request(self.http_port, method, path, body=body, role=None)

@@ -1,5 +1,6 @@
 """The AI pipeline end to end: a chest radiograph stored with storescu gets a DICOM SR of the
-model's findings, stored in Strata and delivered to the PACS (Orthanc, started here).
+model's findings, stored in Strata and delivered to the PACS (Orthanc, started here) by C-STORE
+and to a second one by STOW-RS (Orthanc with its DICOMweb plugin).
 
 Registers the demo model with `strata model register` while `strata serve` runs, stores the
 demo preset's two chest views (with synthetic lesions) over DIMSE, then checks:
@@ -48,10 +49,14 @@ class AiPipelineTest(unittest.TestCase):
     def setUp(self):
         self.pacs = Orthanc().start()
         self.addCleanup(self.pacs.close)
+        # A second PACS that takes the reports over DICOMweb (STOW-RS).
+        self.web_pacs = Orthanc(dicomweb=True).start()
+        self.addCleanup(self.web_pacs.close)
         config = {
             "dimse": {"peers": [{"ae_title": Orthanc.aet, "host": harness.HOST,
                                  "port": self.pacs.port}]},
-            "ai": {"notify": [Orthanc.aet], "workers": 1},
+            "ai": {"notify": [Orthanc.aet], "notify_stow": [self.web_pacs.dicomweb_url],
+                   "workers": 1},
         }
         self.server = StrataServer(self.id(), config=config)
         self.server.start()
@@ -100,6 +105,14 @@ class AiPipelineTest(unittest.TestCase):
         ids = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
             {uid: self.pacs.find_instance(uid) for uid in reports}), timeout=60)
         self.assertIsNotNone(ids, "reports not delivered to Orthanc:\n" + self.server.log_tail())
+        web_ids = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
+            {uid: self.web_pacs.find_instance(uid) for uid in reports}), timeout=60)
+        self.assertIsNotNone(web_ids, "reports not delivered by STOW-RS:\n" +
+                             self.server.log_tail())
+        for report_uid, orthanc_id in web_ids.items():
+            self.assertEqual(self.web_pacs.instance_file(orthanc_id),
+                             self.pacs.instance_file(ids[report_uid]),
+                             "the same report bytes by C-STORE and by STOW-RS")
         latency = time.monotonic() - started
         sys.stderr.write(f"[ai] {len(files)} radiographs: C-STORE to SR in the PACS "
                          f"in {latency:.2f} s\n")
@@ -174,7 +187,7 @@ class AiPipelineTest(unittest.TestCase):
         # Deliveries are visible to admins, and only to them.
         jobs = http_request(self.server.http_port, "GET", "/ai/v1/jobs?kind=ai.notify")
         self.assertEqual(jobs.status, 200, jobs.text())
-        self.assertEqual({j["state"] for j in jobs.json()["jobs"]}, {"succeeded"})
+        self.assertEqual({j["state"] for j in jobs.json()["jobs"]}, {"succeeded"}, jobs.text())
         self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/jobs",
                                       role="reader").status, 403)
         self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/results",
