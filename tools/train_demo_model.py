@@ -228,6 +228,9 @@ def model_card(threshold):
         "applies_to": {"modalities": ["CR", "DX"],
                        "sop_classes": [CR_STORAGE, DX_FOR_PRESENTATION_STORAGE],
                        "body_parts": ["CHEST"]},
+        # The input is small, so the 64 extra inferences per image of an 8 x 8 occlusion
+        # heat map are cheap (docs/ai.md).
+        "heatmap": {"method": "occlusion", "grid": 8},
     }
 
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <utility>
 
 #include "ai/derived_uid.h"
+#include "ai/heatmap_capture.h"
 #include "blob/curl_http_client.h"
 #include "core/log.h"
 #include "dicom/findings_sr.h"
@@ -85,6 +87,29 @@ Result<std::vector<Finding>> ParseFindings(const std::string& text) {
   return out;
 }
 
+constexpr char kComprehensiveSrClass[] = "1.2.840.10008.5.1.4.1.1.88.33";
+
+// The report of a set of results: its UIDs name the model version, the study and the sorted
+// source instances, so the same claim always gives the same SR.
+std::string ReportUid(const std::string& model, const std::string& version,
+                      const std::string& study, const std::vector<std::string>& sources) {
+  std::string seed = "strata-ai-report/" + model + "/" + version + "/" + study;
+  for (const auto& uid : sources) seed += "/" + uid;
+  return DerivedUid(seed);
+}
+
+std::string ReportSeriesUid(const std::string& model, const std::string& version,
+                            const std::string& study) {
+  return DerivedUid("strata-ai-series/" + model + "/" + version + "/" + study);
+}
+
+// Job keys are permanent, so each generation of a study's report has its own.
+std::string ReportJobKey(const std::string& model, const std::string& version,
+                         const std::string& study, size_t generation) {
+  return std::string(kReportJob) + "/" + model + "/" + version + "/" + study + "/" +
+         std::to_string(generation);
+}
+
 // A job's failure that no retry can fix (the image or the model is unusable).
 bool Permanent(const Status& s) {
   return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kUnimplemented ||
@@ -138,8 +163,9 @@ void AiPipeline::Start() {
   std::lock_guard start_lock(mutex_);
   if (!threads_.empty()) return;
   stopping_ = false;
-  auto loop = [this](const char* role, std::function<Result<size_t>()> step) {
-    return [this, role, step = std::move(step)] {
+  auto loop = [this](const char* role, std::function<Result<size_t>()> step,
+                     std::function<std::chrono::milliseconds()> idle = nullptr) {
+    return [this, role, step = std::move(step), idle = std::move(idle)] {
       while (true) {
         Result<size_t> done = step();
         if (!done.ok()) {
@@ -153,7 +179,7 @@ void AiPipeline::Start() {
           if (stopping_) return;
           continue;
         }
-        if (!Wait(options_.poll_interval)) return;
+        if (!Wait(idle ? idle() : options_.poll_interval)) return;
       }
     };
   };
@@ -166,12 +192,16 @@ void AiPipeline::Start() {
                 {{"worker", WorkerName(i)}, {"jobs", static_cast<int64_t>(*released)}});
     }
   }
+  jobs_.ReleaseOwner(options_.worker_prefix + "reporter").status().IgnoreError();
   jobs_.ReleaseOwner(options_.worker_prefix + "notifier").status().IgnoreError();
   threads_.emplace_back(loop("router", [this] { return RouteOnce(); }));
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     std::string name = WorkerName(i);
     threads_.emplace_back(loop("worker", [this, name] { return InferOnce(name); }));
   }
+  threads_.emplace_back(loop(
+      "reporter", [this] { return ReportOnce(options_.worker_prefix + "reporter"); },
+      [this] { return ReporterIdle(); }));
   if (!options_.notify.empty() || !options_.notify_stow.empty()) {
     threads_.emplace_back(
         loop("notifier", [this] { return NotifyOnce(options_.worker_prefix + "notifier"); }));
@@ -197,6 +227,15 @@ void AiPipeline::Stop() {
 
 std::string AiPipeline::WorkerName(int index) const {
   return options_.worker_prefix + "worker-" + std::to_string(index);
+}
+
+std::chrono::milliseconds AiPipeline::ReporterIdle() {
+  auto due = jobs_.NextDueMs({kReportJob});
+  if (!due.ok() || !due->has_value()) return options_.poll_interval;
+  // Not less than a few ms: a due job another process holds must not make this spin.
+  const int64_t wait_ms =
+      std::max<int64_t>(5, std::min<int64_t>(**due - NowMs(), options_.poll_interval.count()));
+  return std::chrono::milliseconds(wait_ms);
 }
 
 int64_t AiPipeline::RetryAt(int attempts) const {
@@ -391,6 +430,7 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
       job_status[image.job] = tensor.status();
       continue;
     }
+    if (model->card.heatmap) image.tensor = *tensor;  // the heat map starts from it
     tensors.push_back(std::move(*tensor));
     scored.push_back(i);
   }
@@ -441,7 +481,8 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
     }
   }
 
-  StoreReports(model, images, job_status);
+  RequestReports(reg, images, job_status);
+  StoreHeatmaps(*model, images, job_status);
 
   std::vector<int64_t> succeeded;
   for (size_t j = 0; j < batch.size(); ++j) {
@@ -465,119 +506,237 @@ Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Load
   return jobs_.CompleteAll(succeeded, worker, "{}").status();
 }
 
-dicom::FindingsReport AiPipeline::ReportFor(const Loaded& model, const InferenceResult& result,
-                                            const PendingImage& image) const {
-  const auto& reg = model.registration;
-  dicom::FindingsReport report;
-  report.source_path = image.file->path();
-  report.sop_instance_uid = ReportUid(reg, result.sop_uid);
-  report.series_instance_uid =
-      DerivedUid("strata-ai-series/" + reg.name + "/" + reg.version + "/" + result.study_uid);
-  report.model_name = reg.name;
-  report.model_version = reg.version;
-  report.model_sha256 = reg.sha256_hex;
-  report.engine = result.engine;
-  report.content_time_ms = result.created_at_ms;
-  dicom::SrImageFindings findings;
-  findings.image = {image.location.sop_class_uid, result.sop_uid, result.series_uid};
-  report.images.push_back(std::move(findings));
-  return report;
-}
-
-std::string AiPipeline::ReportUid(const RegisteredModel& model, const std::string& sop_uid) {
-  return DerivedUid("strata-ai-report/" + model.name + "/" + model.version + "/" + sop_uid);
-}
-
-void AiPipeline::StoreReports(const std::shared_ptr<Loaded>& model,
-                              std::vector<PendingImage>& images, std::vector<Status>& job_status) {
-  struct Pending {
-    PendingImage* image;
-    dicom::FindingsReport report;
-    std::string staged;
-    Status status;
-    bool stored = false;
-  };
-  std::vector<Pending> reports;
-  for (auto& image : images) {
+void AiPipeline::RequestReports(const RegisteredModel& model,
+                                const std::vector<PendingImage>& images,
+                                std::vector<Status>& job_status) {
+  // Every image with a result counts, also one recorded by an earlier attempt of its job: that
+  // attempt may have crashed before it enqueued the report.
+  std::map<std::string, std::vector<std::string>> studies;
+  for (const auto& image : images) {
     if (!job_status[image.job].ok() || !image.existing) continue;
-    Pending p{&image, ReportFor(*model, *image.existing, image), "", OkStatus()};
-    auto findings = ParseFindings(image.existing->findings_json);
-    if (!findings.ok()) {
-      job_status[image.job] = findings.status();
-      continue;
-    }
-    for (const auto& f : *findings) {
-      p.report.images[0].findings.push_back({f.label, f.probability, f.threshold, f.positive});
-    }
-    reports.push_back(std::move(p));
+    studies[image.existing->study_uid].push_back(image.existing->sop_uid);
   }
-  // Write the reports that are not stored yet, then store them at once: their catalog rows
-  // share a group commit and their fsyncs overlap.
-  std::vector<std::thread> ingests;
-  for (auto& p : reports) {
-    if (!p.image->existing->report_sop_uid.empty()) continue;
-    auto staged = ingest_.StagingPath();
-    if (!staged.ok()) {
-      p.status = staged.status();
-      continue;
-    }
-    p.staged = *staged;
-    p.status = dicom::WriteFindingsSr(p.report, p.staged);
-    if (!p.status.ok()) {
-      ::unlink(p.staged.c_str());
-      continue;
-    }
-    ingests.emplace_back([this, &p] {
-      ingest::IngestRequest request;
-      request.staged_path = p.staged;
-      auto stored = ingest_.Ingest(request);
-      p.status = stored.status();
-      p.stored = stored.ok() && stored->outcome != catalog::PutOutcome::kDuplicate;
-    });
+  if (studies.empty()) return;
+  Status enqueued = EnqueueReports(model.name, model.version, studies);
+  if (enqueued.ok()) return;
+  for (const auto& image : images) {
+    if (job_status[image.job].ok() && image.existing) job_status[image.job] = enqueued;
   }
-  for (auto& t : ingests) t.join();
+}
 
-  std::vector<std::pair<int64_t, std::string>> report_uids;
-  std::vector<jobs::JobSpec> deliveries;
-  for (auto& p : reports) {
-    if (!p.status.ok()) {
-      job_status[p.image->job] = p.status;
+Status AiPipeline::EnqueueReports(const std::string& model, const std::string& version,
+                                  const std::map<std::string, std::vector<std::string>>& studies) {
+  std::vector<jobs::JobSpec> specs;
+  for (const auto& [study, sop_uids] : studies) {
+    // One read gives both the generation and what the claimed reports cover: a result outside
+    // them can only be covered by this generation's claim, which only this job makes.
+    STRATA_ASSIGN_OR_RETURN(auto reports, records_.Reports(model, version, study));
+    std::set<std::string> covered;
+    for (const auto& r : reports) {
+      covered.insert(r.source_sop_uids.begin(), r.source_sop_uids.end());
+    }
+    if (std::all_of(sop_uids.begin(), sop_uids.end(),
+                    [&](const std::string& uid) { return covered.count(uid) > 0; })) {
       continue;
     }
-    const InferenceResult& result = *p.image->existing;
-    if (result.report_sop_uid.empty()) {
-      report_uids.emplace_back(result.id, p.report.sop_instance_uid);
-      if (p.stored) Count(&PipelineCounters::reports_stored);
-      log::Info("ai_report_stored", {{"model", result.model_name},
-                                     {"version", result.model_version},
-                                     {"sop_instance_uid", result.sop_uid},
-                                     {"report_sop_instance_uid", p.report.sop_instance_uid}});
-    }
-    std::vector<std::string> destinations;
-    for (const auto& peer : options_.notify) destinations.push_back(peer.ae_title);
-    for (const auto& stow : options_.notify_stow) destinations.push_back(StowName(stow));
-    for (const std::string& destination : destinations) {
-      jobs::JobSpec spec;
-      spec.kind = kNotifyJob;
-      spec.idempotency_key =
-          std::string(kNotifyJob) + "/" + destination + "/" + p.report.sop_instance_uid;
-      spec.payload = nlohmann::json{{"destination", destination},
-                                    {"study_instance_uid", result.study_uid},
-                                    {"series_instance_uid", p.report.series_instance_uid},
-                                    {"sop_instance_uid", p.report.sop_instance_uid}}
-                         .dump();
-      spec.max_attempts = options_.notify_max_attempts;
-      deliveries.push_back(std::move(spec));
-    }
+    jobs::JobSpec spec;
+    spec.kind = kReportJob;
+    spec.idempotency_key = ReportJobKey(model, version, study, reports.size());
+    spec.payload = nlohmann::json{{"model", model},
+                                  {"version", version},
+                                  {"study_instance_uid", study},
+                                  {"generation", reports.size()}}
+                       .dump();
+    spec.max_attempts = options_.max_attempts;
+    spec.not_before_ms = NowMs() + options_.report_settle.count();
+    spec.postpone_existing = true;
+    specs.push_back(std::move(spec));
   }
-  Status recorded = report_uids.empty() ? OkStatus() : records_.SetReportUids(report_uids);
-  Status enqueued = deliveries.empty() ? OkStatus() : jobs_.EnqueueAll(deliveries).status();
-  for (auto& p : reports) {
-    if (!p.status.ok()) continue;
-    if (!recorded.ok()) job_status[p.image->job] = recorded;
-    if (!enqueued.ok()) job_status[p.image->job] = enqueued;
+  if (specs.empty()) return OkStatus();
+  STRATA_RETURN_IF_ERROR(jobs_.EnqueueAll(specs).status());
+  Wake();
+  return OkStatus();
+}
+
+Result<size_t> AiPipeline::ReportOnce(const std::string& worker) {
+  STRATA_ASSIGN_OR_RETURN(auto leased,
+                          jobs_.Lease({kReportJob}, options_.max_batch, options_.lease, worker));
+  if (leased.empty()) return size_t{0};
+  // Concurrently: the SRs' catalog rows share a group commit and their fsyncs overlap.
+  std::vector<Status> outcomes(leased.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < leased.size(); ++i) {
+    threads.emplace_back([this, &leased, &outcomes, i] { outcomes[i] = MakeReport(leased[i]); });
   }
-  if (!deliveries.empty()) Wake();
+  for (auto& t : threads) t.join();
+  std::vector<int64_t> succeeded;
+  for (size_t i = 0; i < leased.size(); ++i) {
+    const Status& s = outcomes[i];
+    if (s.ok()) {
+      succeeded.push_back(leased[i].id);
+      continue;
+    }
+    Count(&PipelineCounters::failures);
+    log::Warn("ai_report_failed", {{"job", leased[i].id},
+                                   {"attempt", static_cast<int64_t>(leased[i].attempts)},
+                                   {"error", s.ToString()}});
+    jobs_
+        .Fail(leased[i].id, worker, s.ToString(),
+              Permanent(s) ? jobs::kNoRetry : RetryAt(leased[i].attempts))
+        .IgnoreError();
+  }
+  STRATA_RETURN_IF_ERROR(jobs_.CompleteAll(succeeded, worker, "{}").status());
+  return leased.size();
+}
+
+Result<std::vector<InferenceResult>> AiPipeline::StudyResults(const std::string& model,
+                                                              const std::string& version,
+                                                              const std::string& study) {
+  std::vector<InferenceResult> out;
+  ResultFilter filter;
+  filter.study_uid = study;
+  filter.model_name = model;
+  filter.model_version = version;
+  filter.limit = 1000;
+  while (true) {
+    STRATA_ASSIGN_OR_RETURN(auto page, records_.ListResults(filter));
+    if (page.empty()) return out;
+    filter.after_id = page.back().id;
+    for (auto& r : page) out.push_back(std::move(r));
+  }
+}
+
+Status AiPipeline::MakeReport(const jobs::Job& job) {
+  nlohmann::json p = nlohmann::json::parse(job.payload, nullptr, false);
+  if (!p.is_object() || !p.value("generation", nlohmann::json()).is_number_unsigned()) {
+    return InvalidArgument("malformed report job");
+  }
+  const std::string model = Text(p, "model");
+  const std::string version = Text(p, "version");
+  const std::string study = Text(p, "study_instance_uid");
+  const size_t generation = p["generation"].get<size_t>();
+  STRATA_ASSIGN_OR_RETURN(auto registration, records_.GetModel(model, version));
+  if (!registration) return NotFound("model " + model + " version " + version + " is gone");
+  STRATA_ASSIGN_OR_RETURN(auto results, StudyResults(model, version, study));
+  STRATA_ASSIGN_OR_RETURN(auto reports, records_.Reports(model, version, study));
+  if (generation > reports.size()) {
+    return Internal("report generation " + std::to_string(generation) + " before generation " +
+                    std::to_string(reports.size()));
+  }
+  ReportRecord claim;
+  if (generation < reports.size()) {
+    claim = reports[generation];  // an earlier attempt claimed it: the same SR again
+  } else {
+    std::set<std::string> covered;
+    for (const auto& r : reports) {
+      covered.insert(r.source_sop_uids.begin(), r.source_sop_uids.end());
+    }
+    claim = {model, version, study, static_cast<int>(generation), "", {}};
+    bool anything_new = false;
+    for (const auto& r : results) {
+      claim.source_sop_uids.push_back(r.sop_uid);
+      anything_new = anything_new || covered.count(r.sop_uid) == 0;
+    }
+    if (!anything_new) return OkStatus();  // not enqueued that way; nothing to report
+    std::sort(claim.source_sop_uids.begin(), claim.source_sop_uids.end());
+    claim.sop_uid = ReportUid(model, version, study, claim.source_sop_uids);
+    STRATA_ASSIGN_OR_RETURN(claim, records_.ClaimReport(claim));
+  }
+  reports.resize(generation);  // the earlier ones: this report's predecessors
+  STRATA_ASSIGN_OR_RETURN(bool duplicate, StoreReport(*registration, claim, reports, results));
+  STRATA_RETURN_IF_ERROR(records_.MarkReportStored(claim));
+  if (!duplicate) Count(&PipelineCounters::reports_stored);
+  log::Info("ai_report_stored", {{"model", model},
+                                 {"version", version},
+                                 {"study_instance_uid", study},
+                                 {"report_sop_instance_uid", claim.sop_uid},
+                                 {"generation", static_cast<int64_t>(generation)},
+                                 {"instances", static_cast<int64_t>(claim.source_sop_uids.size())},
+                                 {"duplicate", duplicate}});
+  STRATA_RETURN_IF_ERROR(EnqueueDeliveries(claim));
+  // Results recorded after the claim are not in this report: they get the next generation.
+  STRATA_ASSIGN_OR_RETURN(results, StudyResults(model, version, study));
+  std::map<std::string, std::vector<std::string>> all{{study, {}}};
+  for (const auto& r : results) all[study].push_back(r.sop_uid);
+  return EnqueueReports(model, version, all);
+}
+
+Result<bool> AiPipeline::StoreReport(const RegisteredModel& model, const ReportRecord& claim,
+                                     const std::vector<ReportRecord>& earlier,
+                                     const std::vector<InferenceResult>& results) {
+  std::map<std::string, const InferenceResult*> by_sop;
+  for (const auto& r : results) by_sop[r.sop_uid] = &r;
+  dicom::FindingsReport report;
+  report.sop_instance_uid = claim.sop_uid;
+  report.series_instance_uid = ReportSeriesUid(model.name, model.version, claim.study_uid);
+  report.instance_number = claim.generation + 1;
+  report.model_name = model.name;
+  report.model_version = model.version;
+  report.model_sha256 = model.sha256_hex;
+  std::unique_ptr<blob::LocalObject> source;
+  for (const auto& sop_uid : claim.source_sop_uids) {
+    auto it = by_sop.find(sop_uid);
+    if (it == by_sop.end()) return Internal("claimed report names an unknown result " + sop_uid);
+    const InferenceResult& result = *it->second;
+    std::vector<catalog::InstanceLocation> found;
+    STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+      STRATA_ASSIGN_OR_RETURN(found, txn.Locate(claim.study_uid, result.series_uid, sop_uid));
+      return OkStatus();
+    }));
+    if (found.empty()) return NotFound("source instance " + sop_uid + " is no longer stored");
+    // The first source (in UID order) gives the patient and study attributes.
+    if (!source) {
+      STRATA_ASSIGN_OR_RETURN(source, blobs_.Open(found.front().blob_key));
+    }
+    if (report.engine.empty()) report.engine = result.engine;
+    report.content_time_ms = std::max(report.content_time_ms, result.created_at_ms);
+    dicom::SrImageFindings image;
+    image.image = {found.front().sop_class_uid, sop_uid, result.series_uid};
+    STRATA_ASSIGN_OR_RETURN(auto findings, ParseFindings(result.findings_json));
+    for (const auto& f : findings) {
+      image.findings.push_back({f.label, f.probability, f.threshold, f.positive});
+    }
+    report.images.push_back(std::move(image));
+  }
+  for (const auto& e : earlier) {
+    report.predecessors.push_back({kComprehensiveSrClass, e.sop_uid, report.series_instance_uid});
+  }
+  report.source_path = source->path();
+  STRATA_ASSIGN_OR_RETURN(std::string staged, ingest_.StagingPath());
+  Status written = dicom::WriteFindingsSr(report, staged);
+  if (!written.ok()) {
+    ::unlink(staged.c_str());
+    return written;
+  }
+  ingest::IngestRequest request;
+  request.staged_path = staged;
+  STRATA_ASSIGN_OR_RETURN(auto stored, ingest_.Ingest(request));
+  return stored.outcome == catalog::PutOutcome::kDuplicate;
+}
+
+Status AiPipeline::EnqueueDeliveries(const ReportRecord& report) {
+  std::vector<std::string> destinations;
+  for (const auto& peer : options_.notify) destinations.push_back(peer.ae_title);
+  for (const auto& stow : options_.notify_stow) destinations.push_back(StowName(stow));
+  std::vector<jobs::JobSpec> deliveries;
+  for (const std::string& destination : destinations) {
+    jobs::JobSpec spec;
+    spec.kind = kNotifyJob;
+    spec.idempotency_key = std::string(kNotifyJob) + "/" + destination + "/" + report.sop_uid;
+    spec.payload =
+        nlohmann::json{{"destination", destination},
+                       {"study_instance_uid", report.study_uid},
+                       {"series_instance_uid",
+                        ReportSeriesUid(report.model_name, report.model_version, report.study_uid)},
+                       {"sop_instance_uid", report.sop_uid}}
+            .dump();
+    spec.max_attempts = options_.notify_max_attempts;
+    deliveries.push_back(std::move(spec));
+  }
+  if (deliveries.empty()) return OkStatus();
+  STRATA_RETURN_IF_ERROR(jobs_.EnqueueAll(deliveries).status());
+  Wake();
+  return OkStatus();
 }
 
 Result<size_t> AiPipeline::NotifyOnce(const std::string& worker) {
@@ -631,6 +790,82 @@ Status AiPipeline::Deliver(const jobs::Job& job) {
                                     {"report_sop_instance_uid", Text(p, "sop_instance_uid")},
                                     {"warnings", warnings}});
   return OkStatus();
+}
+
+// After the results are recorded and their report requested: a heat map never delays or
+// loses a finding. One that a retry may make (the engine or the store was unavailable) fails
+// the job, which is retried by the usual rules and then finds the result recorded and makes
+// only the heat map; one that cannot be made from this image (kInvalidArgument and the other
+// permanent codes) is logged and left out.
+void AiPipeline::StoreHeatmaps(const Loaded& model, std::vector<PendingImage>& images,
+                               std::vector<Status>& job_status) {
+  if (!model.card.heatmap) return;
+  for (auto& image : images) {
+    if (!job_status[image.job].ok() || !image.existing) continue;
+    const Status made = StoreHeatmap(model, image);
+    if (made.ok()) continue;
+    Count(&PipelineCounters::failures);
+    log::Warn("ai_heatmap_failed", {{"model", model.registration.name},
+                                    {"version", model.registration.version},
+                                    {"sop_instance_uid", image.existing->sop_uid},
+                                    {"retried", !Permanent(made)},
+                                    {"error", made.ToString()}});
+    if (!Permanent(made)) job_status[image.job] = made;
+  }
+}
+
+Status AiPipeline::StoreHeatmap(const Loaded& model, PendingImage& image) {
+  const InferenceResult& result = *image.existing;
+  const std::string uid = HeatmapSopUid(result.model_name, result.model_version, result.sop_uid);
+  const std::string series =
+      HeatmapSeriesUid(result.model_name, result.model_version, result.study_uid);
+  // Stored by an earlier attempt of the job?
+  std::vector<catalog::InstanceLocation> stored;
+  STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+    STRATA_ASSIGN_OR_RETURN(stored, txn.Locate(result.study_uid, series, uid));
+    return OkStatus();
+  }));
+  if (!stored.empty()) return OkStatus();
+  // An image scored by an earlier attempt was not prepared by this one.
+  if (image.tensor.values.empty()) {
+    STRATA_ASSIGN_OR_RETURN(image.tensor,
+                            inference::PreprocessDicomFile(image.file->path(), model.card));
+  }
+  const auto start = Clock::now();
+  STRATA_ASSIGN_OR_RETURN(auto capture,
+                          MakeHeatmapCapture(model.card, *model.model, image.tensor, result,
+                                             image.file->path(), options_.max_batch));
+  const double occlusion_ms = MsSince(start);
+  STRATA_ASSIGN_OR_RETURN(std::string staged, ingest_.StagingPath());
+  Status written = dicom::WriteHeatmapSc(capture, staged);
+  if (!written.ok()) {
+    ::unlink(staged.c_str());
+    return written;
+  }
+  ingest::IngestRequest request;
+  request.staged_path = staged;
+  STRATA_ASSIGN_OR_RETURN(auto ingested, ingest_.Ingest(request));
+  log::Info("ai_heatmap_stored",
+            {{"model", result.model_name},
+             {"version", result.model_version},
+             {"sop_instance_uid", result.sop_uid},
+             {"heatmap_sop_instance_uid", uid},
+             {"duplicate", ingested.outcome == catalog::PutOutcome::kDuplicate},
+             {"occlusion_ms", occlusion_ms},
+             {"ms", MsSince(start)}});
+  return OkStatus();
+}
+
+std::string AiPipeline::HeatmapUid(const InferenceResult& result) {
+  const std::string uid = HeatmapSopUid(result.model_name, result.model_version, result.sop_uid);
+  const std::string series =
+      HeatmapSeriesUid(result.model_name, result.model_version, result.study_uid);
+  std::vector<catalog::InstanceLocation> stored;
+  Status read = catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+    STRATA_ASSIGN_OR_RETURN(stored, txn.Locate(result.study_uid, series, uid));
+    return OkStatus();
+  });
+  return read.ok() && !stored.empty() ? uid : std::string();
 }
 
 Result<InferOutcome> AiPipeline::InferFile(const std::string& model_name, const std::string& path) {

@@ -1,20 +1,28 @@
 // AiPipeline: event-triggered inference, findings reports and PACS notification.
 //
 //   outbox --router--> "ai.infer" jobs --workers--> result (AiRecords, unique per instance and
-//   model version) --> Comprehensive SR written and stored through IngestService like any
-//   instance --> "ai.notify" jobs --notifier--> C-STORE or STOW-RS to each configured PACS
+//   model version) --> "ai.report" job per study and model version --reporter--> Comprehensive
+//   SR written and stored through IngestService like any instance --> "ai.notify" jobs
+//   --notifier--> C-STORE or STOW-RS to each configured PACS
 //
 // The router is an outbox consumer with its own durable cursor ("ai-router"): every stored
 // instance is matched against the active models (routing.h) and each match becomes a job
 // whose idempotency key names the instance and model version, so replaying the outbox after a
 // crash enqueues nothing twice. Workers lease jobs (a crashed worker's lease expires and
-// another takes the job), group leased jobs of one model into batches, and record each result
-// before writing its report. The report's UIDs and content derive from the result alone, so a
-// retry writes a byte-identical SR, which ingest answers as a duplicate: exactly one result and
-// one SR per (instance, model version), whatever crashes and retries happened.
+// another takes the job), group leased jobs of one model into batches, and record each result.
 //
-// One SR per source instance and model version (for the per-instance runs a radiograph needs;
-// a per-series rule yields one SR per instance of the series too).
+// One SR per study and model version, listing every image's findings. After recording results
+// a worker enqueues the study's report job, due report_settle later; each further image of the
+// study postpones it, so the images that arrive together share one SR. Reports are numbered
+// per study (the generation, part of the job's key, since keys are permanent): an image
+// recorded after the study's report was made yields a revised report, a new SR with every
+// result so far that names the earlier ones as predecessors. A report job first claims its
+// generation in AiRecords with the set of results it covers, then writes the SR; its UIDs and
+// content derive from that claim and those results alone, so a retry writes a byte-identical
+// SR, which ingest answers as a duplicate. Every path that finds a result without a report
+// (a retried inference job, a report job finishing) enqueues the next report job, so exactly
+// one result per (instance, model version) and one SR per (study, model version, generation)
+// survive any crash and retry.
 //
 // Thread-safety: Start/Stop from one controlling thread; every other method may be called
 // concurrently. Ownership: borrows every service, which must outlive the pipeline.
@@ -49,6 +57,7 @@ namespace strata::ai {
 inline constexpr char kRouterConsumer[] = "ai-router";
 inline constexpr char kInferJob[] = "ai.infer";
 inline constexpr char kNotifyJob[] = "ai.notify";
+inline constexpr char kReportJob[] = "ai.report";
 
 struct AiPipelineOptions {
   std::string consumer = kRouterConsumer;  // the router's outbox cursor
@@ -60,6 +69,8 @@ struct AiPipelineOptions {
   int notify_max_attempts = 20;  // of a delivery to a PACS
   std::chrono::milliseconds lease{5 * 60 * 1000};
   std::chrono::milliseconds poll_interval{500};
+  // A study's report is written once no result of it was recorded for this long.
+  std::chrono::milliseconds report_settle{2000};
   std::chrono::milliseconds retry_base{2000};  // doubled per attempt, capped at retry_max
   std::chrono::milliseconds retry_max{5 * 60 * 1000};
   // PACS destinations that receive every findings report by C-STORE...
@@ -67,8 +78,9 @@ struct AiPipelineOptions {
   // ...and by STOW-RS (DICOMweb).
   std::vector<StowDestination> notify_stow;
   std::string calling_ae = "STRATA";
-  // Lease owner names are <prefix>worker-<n> and <prefix>notifier; unique to this server (one
-  // server per job queue), so that at start-up it releases what it held before a crash.
+  // Lease owner names are <prefix>worker-<n>, <prefix>reporter and <prefix>notifier; unique to
+  // this server (one server per job queue), so that at start-up it releases what it held
+  // before a crash.
   std::string worker_prefix;
   // Unix time in ms; empty: the system clock.
   std::function<int64_t()> now_ms;
@@ -123,6 +135,9 @@ class AiPipeline {
   Result<size_t> RouteOnce();
   // One worker step: leases and runs up to max_batch inference jobs. Returns how many it ran.
   Result<size_t> InferOnce(const std::string& worker);
+  // One reporter step: leases due report jobs, writes and stores their SRs (concurrently, so
+  // they share a group commit) and enqueues their deliveries. Returns how many jobs it ran.
+  Result<size_t> ReportOnce(const std::string& worker);
   // One notifier step: leases and delivers pending reports. Returns how many it handled.
   Result<size_t> NotifyOnce(const std::string& worker);
 
@@ -137,6 +152,9 @@ class AiPipeline {
                                                       inference::ModelCard* card);
   // The card of a registered version ("" = the active one).
   Result<inference::ModelCard> Card(const std::string& model_name, const std::string& version);
+  // The SOP Instance UID of the heat-map Secondary Capture of `result` (heatmap_capture.h)
+  // when it is stored, else "".
+  std::string HeatmapUid(const InferenceResult& result);
 
   AiRecords& records() { return records_; }
   jobs::JobQueue& jobs() { return jobs_; }
@@ -149,18 +167,39 @@ class AiPipeline {
   Result<std::shared_ptr<Loaded>> Load(const std::string& name, const std::string& version);
   Status RunJobs(const std::string& worker, const std::shared_ptr<Loaded>& model,
                  std::vector<jobs::Job>& batch);
-  // Writes and stores the reports of the batch's results that have none yet (concurrently,
-  // so they share a group commit), records their UIDs, and enqueues their deliveries.
-  void StoreReports(const std::shared_ptr<Loaded>& model, std::vector<PendingImage>& images,
-                    std::vector<Status>& job_status);
-  dicom::FindingsReport ReportFor(const Loaded& model, const InferenceResult& result,
-                                  const PendingImage& image) const;
-  static std::string ReportUid(const RegisteredModel& model, const std::string& sop_uid);
+  // Enqueues the report jobs of the batch's studies; a failure fails the images' jobs.
+  void RequestReports(const RegisteredModel& model, const std::vector<PendingImage>& images,
+                      std::vector<Status>& job_status);
+  // For a card that asks for heat maps: stores the heat-map Secondary Capture of each image
+  // with a result that has none stored yet (see the definition for what a failure does).
+  void StoreHeatmaps(const Loaded& model, std::vector<PendingImage>& images,
+                     std::vector<Status>& job_status);
+  Status StoreHeatmap(const Loaded& model, PendingImage& image);
+  // For each study (to the SOP UIDs of its results) where one of those results is in no
+  // claimed report: the job of the study's next report generation, due report_settle from now
+  // (a pending one is postponed to then).
+  Status EnqueueReports(const std::string& model, const std::string& version,
+                        const std::map<std::string, std::vector<std::string>>& studies);
+  // Runs one report job: claims its generation (or finds the claim), stores the SR, records
+  // it on the results, enqueues the deliveries and, for results recorded meanwhile, the next
+  // report.
+  Status MakeReport(const jobs::Job& job);
+  // Writes the claimed report and stores it through ingest. True when it was stored already.
+  Result<bool> StoreReport(const RegisteredModel& model, const ReportRecord& claim,
+                           const std::vector<ReportRecord>& earlier,
+                           const std::vector<InferenceResult>& results);
+  Result<std::vector<InferenceResult>> StudyResults(const std::string& model,
+                                                    const std::string& version,
+                                                    const std::string& study);
+  Status EnqueueDeliveries(const ReportRecord& report);
   Status Deliver(const jobs::Job& job);
   int64_t RetryAt(int attempts) const;
   std::string WorkerName(int index) const;
   int64_t NowMs() const;
   void Wake();
+  // How long the reporter sleeps when nothing is due: until the next report job is due (a
+  // study's settle time), at most poll_interval.
+  std::chrono::milliseconds ReporterIdle();
   // Waits up to `delay` or until woken or stopping; false when stopping.
   bool Wait(std::chrono::milliseconds delay);
   void Count(uint64_t PipelineCounters::*field, uint64_t n = 1);

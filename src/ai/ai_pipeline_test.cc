@@ -4,15 +4,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ai/derived_uid.h"
+#include "ai/heatmap_capture.h"
 #include "ai/model_registry.h"
 #include "ai/sqlite_ai_records.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
+#include "dicom/dicom_json.h"
 #include "inference/engine_factory.h"
 #include "jobs/sqlite_job_queue.h"
 #include "synth/synth.h"
@@ -50,41 +53,79 @@ class AiPipelineTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  AiPipeline& Pipeline(AiPipelineOptions options = {}) {
+  // Reports are due at once unless a test sets a settle time.
+  static AiPipelineOptions Options() {
+    AiPipelineOptions options;
+    options.report_settle = std::chrono::milliseconds(0);
+    return options;
+  }
+
+  AiPipeline& Pipeline(AiPipelineOptions options = Options()) {
     options.retry_base = std::chrono::milliseconds(1);
     pipeline_ = std::make_unique<AiPipeline>(*catalog_, *blobs_, *ingest_, *jobs_, *records_,
                                              *engine_, options);
     return *pipeline_;
   }
 
-  // Stores the demo preset (one CR study, two chest views) with lesions; returns the SOP UIDs.
-  std::vector<std::string> StoreDemoStudy(uint64_t seed = 7) {
+  // The demo preset (one CR study of chest views) with lesions; `series` views (0: the
+  // preset's two).
+  static std::vector<synth::GeneratedFile> DemoStudy(uint64_t seed = 7, int series = 0) {
     synth::Options options;
     options.seed = seed;
     options.lesion_fraction = 1.0;
-    std::vector<std::string> uids;
+    options.series_per_study = series;
+    std::vector<synth::GeneratedFile> files;
     auto summary = synth::ForEachFile(options, [&](synth::GeneratedFile& f) -> Status {
-      STRATA_ASSIGN_OR_RETURN(std::string staged, ingest_->StagingPath());
-      std::ofstream(staged, std::ios::binary) << f.bytes;
-      ingest::IngestRequest request;
-      request.staged_path = staged;
-      STRATA_ASSIGN_OR_RETURN(auto stored, ingest_->Ingest(request));
-      study_uid_ = stored.study_instance_uid;
-      uids.push_back(f.sop_instance_uid);
+      files.push_back(f);
       return OkStatus();
     });
     EXPECT_TRUE(summary.ok()) << summary.status().ToString();
+    return files;
+  }
+
+  void Store(const synth::GeneratedFile& f) {
+    std::string staged = ingest_->StagingPath().value();
+    std::ofstream(staged, std::ios::binary) << f.bytes;
+    ingest::IngestRequest request;
+    request.staged_path = staged;
+    auto stored = ingest_->Ingest(request);
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+    study_uid_ = stored->study_instance_uid;
+  }
+
+  // Stores the demo study; returns the SOP UIDs.
+  std::vector<std::string> StoreDemoStudy(uint64_t seed = 7) {
+    std::vector<std::string> uids;
+    for (const auto& f : DemoStudy(seed)) {
+      Store(f);
+      uids.push_back(f.sop_instance_uid);
+    }
     return uids;
   }
 
-  // Runs router and workers until there is nothing left to do.
+  // Runs router, workers and reporter until there is nothing left to do.
   void Drain(AiPipeline& pipeline) {
     for (int i = 0; i < 20; ++i) {
       size_t routed = pipeline.RouteOnce().value();
       size_t ran = pipeline.InferOnce("worker").value();
-      if (routed == 0 && ran == 0) return;
+      size_t reported = pipeline.ReportOnce("reporter").value();
+      if (routed == 0 && ran == 0 && reported == 0) return;
     }
     FAIL() << "pipeline did not settle";
+  }
+
+  // The stored SR as DICOM JSON.
+  std::string ReportJson(const std::string& report_uid) {
+    auto found = Locate(report_uid);
+    if (found.size() != 1) return "";
+    auto file = blobs_->Open(found[0].blob_key);
+    if (!file.ok()) return "";
+    auto json = dicom::InstanceToJson((*file)->path(), "");
+    return json.ok() ? *json : "";
+  }
+
+  std::vector<ReportRecord> Reports() {
+    return records_->Reports(model_.name, model_.version, study_uid_).value();
   }
 
   std::vector<catalog::InstanceLocation> Locate(const std::string& sop_uid) {
@@ -110,11 +151,18 @@ class AiPipelineTest : public ::testing::Test {
   std::string study_uid_;
 };
 
-TEST_F(AiPipelineTest, StoredRadiographsGetOneResultAndOneReportEach) {
+TEST_F(AiPipelineTest, TheRadiographsOfAStudyGetOneResultEachAndOneReport) {
   auto uids = StoreDemoStudy();
   ASSERT_EQ(uids.size(), 2u);
   auto& pipeline = Pipeline();
   Drain(pipeline);
+  auto reports = Reports();
+  ASSERT_EQ(reports.size(), 1u);
+  const ReportRecord& report = reports[0];
+  EXPECT_EQ(report.generation, 0);
+  std::vector<std::string> sorted = uids;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(report.source_sop_uids, sorted);
   for (const auto& uid : uids) {
     auto result = records_->FindResult(uid, model_.name, model_.version);
     ASSERT_TRUE(result.ok());
@@ -126,18 +174,132 @@ TEST_F(AiPipelineTest, StoredRadiographsGetOneResultAndOneReportEach) {
     ASSERT_EQ(findings.size(), 1u);
     EXPECT_EQ(findings[0]["label"], "synthetic_lesion");
     EXPECT_GT(findings[0]["probability"].get<double>(), 0.5);
-    ASSERT_EQ(r.report_sop_uid,
-              DerivedUid("strata-ai-report/" + model_.name + "/" + model_.version + "/" + uid));
-    auto report = Locate(r.report_sop_uid);
-    ASSERT_EQ(report.size(), 1u);
-    EXPECT_EQ(report[0].sop_class_uid, "1.2.840.10008.5.1.4.1.1.88.33");
-    EXPECT_EQ(report[0].study_instance_uid, study_uid_);
+    EXPECT_EQ(r.report_sop_uid, report.sop_uid);
   }
+  auto stored = Locate(report.sop_uid);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].sop_class_uid, "1.2.840.10008.5.1.4.1.1.88.33");
+  EXPECT_EQ(stored[0].study_instance_uid, study_uid_);
+  // Both images are in the SR (as evidence and as image references); no predecessor.
+  const std::string json = ReportJson(report.sop_uid);
+  for (const auto& uid : uids) EXPECT_NE(json.find(uid), std::string::npos) << uid;
+  EXPECT_EQ(json.find("\"0040A360\""), std::string::npos);
   EXPECT_EQ(pipeline.Counters().inferences, 2u);
-  EXPECT_EQ(pipeline.Counters().reports_stored, 2u);
-  // The reports' own outbox events were routed and matched nothing.
+  EXPECT_EQ(pipeline.Counters().reports_stored, 1u);
+  // The report's own outbox event was routed and matched nothing.
   EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, 2u);
   EXPECT_EQ(jobs_->Counts(kInferJob)->pending, 0u);
+  EXPECT_EQ(jobs_->Counts(kReportJob)->succeeded, 1u);
+}
+
+TEST_F(AiPipelineTest, ImagesWithinTheSettleTimeShareOneReport) {
+  auto files = DemoStudy();
+  ASSERT_EQ(files.size(), 2u);
+  AiPipelineOptions options = Options();
+  options.report_settle = std::chrono::milliseconds(400);
+  auto& pipeline = Pipeline(options);
+  // The images arrive and are scored one after the other: the second postpones the report.
+  Store(files[0]);
+  ASSERT_GT(pipeline.RouteOnce().value(), 0u);
+  ASSERT_EQ(pipeline.InferOnce("worker").value(), 1u);
+  Store(files[1]);
+  ASSERT_GT(pipeline.RouteOnce().value(), 0u);
+  ASSERT_EQ(pipeline.InferOnce("worker").value(), 1u);
+  EXPECT_EQ(pipeline.ReportOnce("reporter").value(), 0u);  // settling
+  EXPECT_EQ(jobs_->Counts(kReportJob)->pending, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  Drain(pipeline);
+  auto reports = Reports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].source_sop_uids.size(), 2u);
+  EXPECT_EQ(pipeline.Counters().reports_stored, 1u);
+}
+
+TEST_F(AiPipelineTest, ALateImageYieldsARevisedReport) {
+  auto files = DemoStudy(7, 3);
+  ASSERT_EQ(files.size(), 3u);
+  AiPipelineOptions options = Options();
+  options.notify = {DicomPeer{"PACS", "127.0.0.1", 1}};
+  auto& pipeline = Pipeline(options);
+  Store(files[0]);
+  Store(files[1]);
+  Drain(pipeline);
+  ASSERT_EQ(Reports().size(), 1u);
+  const ReportRecord first = Reports()[0];
+  EXPECT_EQ(first.source_sop_uids.size(), 2u);
+
+  Store(files[2]);
+  Drain(pipeline);
+  auto reports = Reports();
+  ASSERT_EQ(reports.size(), 2u);
+  const ReportRecord& revised = reports[1];
+  EXPECT_EQ(revised.generation, 1);
+  EXPECT_NE(revised.sop_uid, first.sop_uid);
+  EXPECT_EQ(revised.source_sop_uids.size(), 3u);
+  // Both SRs are stored; the revision carries all three images and names the first report.
+  EXPECT_EQ(Locate(first.sop_uid).size(), 1u);
+  const std::string json = ReportJson(revised.sop_uid);
+  for (const auto& f : files) EXPECT_NE(json.find(f.sop_instance_uid), std::string::npos);
+  EXPECT_NE(json.find("\"0040A360\""), std::string::npos);
+  EXPECT_NE(json.find(first.sop_uid), std::string::npos);
+  // Every result names the latest report carrying it.
+  auto results = records_->ListResults({}).value();
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) EXPECT_EQ(r.report_sop_uid, revised.sop_uid);
+  EXPECT_EQ(pipeline.Counters().inferences, 3u);
+  EXPECT_EQ(pipeline.Counters().reports_stored, 2u);
+  // Each report is delivered.
+  jobs::JobFilter filter;
+  filter.kind = kNotifyJob;
+  EXPECT_EQ(jobs_->List(filter)->size(), 2u);
+
+  // A report job run again (its lease expired after the SR was stored): the same SR again,
+  // which ingest answers as a duplicate, and the results keep naming the revision.
+  jobs::JobSpec again;
+  again.kind = kReportJob;
+  again.idempotency_key = "first-report-again";
+  again.payload = nlohmann::json{
+      {"model", model_.name},
+      {"version", model_.version},
+      {"study_instance_uid", study_uid_},
+      {"generation",
+       0}}.dump();
+  ASSERT_TRUE(jobs_->Enqueue(again).ok());
+  Drain(pipeline);
+  EXPECT_EQ(pipeline.Counters().reports_stored, 2u);
+  EXPECT_EQ(Locate(first.sop_uid).size(), 1u);
+  EXPECT_EQ(Reports().size(), 2u);
+  results = records_->ListResults({}).value();
+  for (const auto& r : results) EXPECT_EQ(r.report_sop_uid, revised.sop_uid);
+  EXPECT_EQ(jobs_->List(filter)->size(), 2u);
+}
+
+TEST_F(AiPipelineTest, AResultRecordedBeforeACrashStillGetsItsReport) {
+  auto uids = StoreDemoStudy();
+  // An earlier attempt recorded the results and crashed before it enqueued the report.
+  std::vector<InferenceResult> recorded;
+  for (const auto& uid : uids) {
+    auto location = Locate(uid).at(0);
+    InferenceResult r;
+    r.model_name = model_.name;
+    r.model_version = model_.version;
+    r.study_uid = location.study_instance_uid;
+    r.series_uid = location.series_instance_uid;
+    r.sop_uid = uid;
+    r.engine = "test";
+    r.findings_json =
+        R"([{"label":"synthetic_lesion","probability":0.25,"threshold":0.5,"positive":false}])";
+    r.created_at_ms = 1767225600000;
+    recorded.push_back(r);
+  }
+  ASSERT_TRUE(records_->RecordResults(recorded).ok());
+  auto& pipeline = Pipeline();
+  Drain(pipeline);
+  EXPECT_EQ(pipeline.Counters().inferences, 0u);  // the recorded results were reused
+  auto reports = Reports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].source_sop_uids.size(), 2u);
+  EXPECT_NE(ReportJson(reports[0].sop_uid).find("0.25"), std::string::npos);
 }
 
 TEST_F(AiPipelineTest, ReplayingTheOutboxAndRepeatingJobsChangesNothing) {
@@ -147,13 +309,13 @@ TEST_F(AiPipelineTest, ReplayingTheOutboxAndRepeatingJobsChangesNothing) {
   // Replay: a router that lost its cursor (a crash before the cursor commit) sees every event
   // again and enqueues nothing new.
   auto before = jobs_->Counts("");
-  AiPipelineOptions replay;
+  AiPipelineOptions replay = Options();
   replay.consumer = "ai-router-replay";
   Drain(Pipeline(replay));
   EXPECT_GT(pipeline_->Counters().routed_events, 2u);
   EXPECT_EQ(pipeline_->Counters().jobs_enqueued, 0u);
-  // A job repeated after a crash between the report and the job's completion: same result,
-  // byte-identical report, so the catalog keeps one version.
+  // An inference job repeated after a crash before its completion: the same result, and no
+  // second report, since the study's report covers it.
   auto result = records_->FindResult(uids[0], model_.name, model_.version).value().value();
   jobs::JobSpec repeat;
   repeat.kind = kInferJob;
@@ -166,10 +328,11 @@ TEST_F(AiPipelineTest, ReplayingTheOutboxAndRepeatingJobsChangesNothing) {
       {"sop_instance_uid",
        result.sop_uid}}.dump();
   ASSERT_TRUE(jobs_->Enqueue(repeat).ok());
-  ASSERT_TRUE(records_->SetReportUid(result.id, "").ok());  // as if the crash hit before it
   Drain(*pipeline_);
   EXPECT_EQ(pipeline_->Counters().inferences, 0u);  // the recorded result was reused
+  EXPECT_EQ(pipeline_->Counters().reports_stored, 0u);
   EXPECT_EQ(Locate(result.report_sop_uid).size(), 1u);
+  EXPECT_EQ(Reports().size(), 1u);
   EXPECT_EQ(records_->ListResults({})->size(), 2u);
   EXPECT_EQ(jobs_->Counts("")->succeeded, before.value().succeeded + 1);
 }
@@ -193,7 +356,7 @@ TEST_F(AiPipelineTest, AJobAbandonedByACrashedWorkerIsFinishedByAnother) {
 }
 
 TEST_F(AiPipelineTest, PerSeriesRulesWaitUntilTheSeriesIsStable) {
-  AiPipelineOptions options;
+  AiPipelineOptions options = Options();
   RoutingRule rule;
   rule.model = model_.name;
   rule.mode = RunMode::kPerSeries;
@@ -228,16 +391,16 @@ TEST_F(AiPipelineTest, InactiveModelsAndOtherModalitiesAreNotRun) {
 
 TEST_F(AiPipelineTest, UndeliverableReportsStayQueuedWithTheReason) {
   StoreDemoStudy();
-  AiPipelineOptions options;
+  AiPipelineOptions options = Options();
   options.notify = {DicomPeer{"PACS", "127.0.0.1", 1}};  // nothing listens on port 1
   auto& pipeline = Pipeline(options);
   Drain(pipeline);
-  ASSERT_EQ(pipeline.NotifyOnce("notifier").value(), 2u);
+  ASSERT_EQ(pipeline.NotifyOnce("notifier").value(), 1u);  // one report for the study
   jobs::JobFilter filter;
   filter.kind = kNotifyJob;
   auto deliveries = jobs_->List(filter);
   ASSERT_TRUE(deliveries.ok());
-  ASSERT_EQ(deliveries->size(), 2u);
+  ASSERT_EQ(deliveries->size(), 1u);
   for (const auto& job : *deliveries) {
     EXPECT_EQ(job.state, jobs::JobState::kPending);
     EXPECT_EQ(job.attempts, 1);
@@ -266,6 +429,56 @@ TEST_F(AiPipelineTest, OnlineInferenceRecordsNothing) {
   std::ofstream(dir_ / "junk.dcm") << "not dicom";
   EXPECT_EQ(pipeline.InferFile(model_.name, (dir_ / "junk.dcm").string()).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// The demo card asks for heat maps: one Secondary Capture per scored image, in its study. A
+// result recorded by an attempt that crashed before its heat map gets one from the retried
+// job, and a job repeated after its heat map was stored stores no second version.
+TEST_F(AiPipelineTest, EachScoredImageGetsOneHeatMapInItsStudy) {
+  auto files = DemoStudy();
+  ASSERT_EQ(files.size(), 2u);
+  for (const auto& f : files) Store(f);
+  auto location = Locate(files[1].sop_instance_uid).at(0);
+  InferenceResult crashed;
+  crashed.model_name = model_.name;
+  crashed.model_version = model_.version;
+  crashed.study_uid = location.study_instance_uid;
+  crashed.series_uid = location.series_instance_uid;
+  crashed.sop_uid = files[1].sop_instance_uid;
+  crashed.engine = "test";
+  crashed.findings_json =
+      R"([{"label":"synthetic_lesion","probability":0.75,"threshold":0.5,"positive":true}])";
+  crashed.created_at_ms = 1767225600000;
+  ASSERT_TRUE(records_->RecordResults({crashed}).ok());
+  auto& pipeline = Pipeline();
+  Drain(pipeline);
+  EXPECT_EQ(pipeline.Counters().inferences, 1u);  // heat-map inferences are not counted
+  for (const auto& f : files) {
+    auto result = records_->FindResult(f.sop_instance_uid, model_.name, model_.version).value();
+    ASSERT_TRUE(result.has_value());
+    const std::string uid = HeatmapSopUid(model_.name, model_.version, f.sop_instance_uid);
+    EXPECT_EQ(pipeline.HeatmapUid(*result), uid);
+    auto stored = Locate(uid);
+    ASSERT_EQ(stored.size(), 1u) << f.sop_instance_uid;
+    EXPECT_EQ(stored[0].study_instance_uid, study_uid_);
+    EXPECT_EQ(stored[0].series_instance_uid,
+              HeatmapSeriesUid(model_.name, model_.version, study_uid_));
+    EXPECT_EQ(stored[0].sop_class_uid, dicom::kSecondaryCaptureImageStorage);
+  }
+  jobs::JobSpec repeat;
+  repeat.kind = kInferJob;
+  repeat.idempotency_key = "repeat-after-crash";
+  repeat.payload = nlohmann::json{{"model", model_.name},
+                                  {"version", model_.version},
+                                  {"study_instance_uid", location.study_instance_uid},
+                                  {"series_instance_uid", location.series_instance_uid},
+                                  {"sop_instance_uid", files[1].sop_instance_uid}}
+                       .dump();
+  ASSERT_TRUE(jobs_->Enqueue(repeat).ok());
+  Drain(pipeline);
+  EXPECT_EQ(Locate(HeatmapSopUid(model_.name, model_.version, files[1].sop_instance_uid)).size(),
+            1u);
+  EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, 3u);
 }
 
 }  // namespace

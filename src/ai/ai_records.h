@@ -1,10 +1,13 @@
 // AiRecords: what the AI pipeline keeps — the model registry, one inference result per
-// (instance, model version), and radiologists' reviews of those results.
+// (instance, model version), the findings reports made from them, and radiologists' reviews of
+// those results.
 //
 // The registry holds each registered model version (its ONNX file's SHA-256 and object key,
 // its card as JSON) and which version of each model name is active. Results are unique per
 // (SOP instance, model name, model version): recording a second result for the same key
-// returns the first one, so retries and crash recovery can never produce two.
+// returns the first one, so retries and crash recovery can never produce two. Reports are
+// numbered per (model version, study) by generation: each is claimed (recorded with the
+// results it covers) before its SR is written, so a retry rebuilds the same SR.
 //
 // Thread-safety: every method may be called concurrently, also from several processes on the
 // same database (the CLI registers models while `strata serve` runs).
@@ -42,9 +45,22 @@ struct InferenceResult {
   std::string engine;         // "onnxruntime", "opencv-dnn", "kserve-v2"
   std::string findings_json;  // [{"label", "probability", "threshold", "positive"}]
   bool any_positive = false;
-  double latency_ms = 0;       // preprocessing and inference
-  int64_t created_at_ms = 0;   // also the findings report's content time
-  std::string report_sop_uid;  // the SR carrying this result, once stored
+  double latency_ms = 0;      // preprocessing and inference
+  int64_t created_at_ms = 0;  // also the findings report's content time
+  // The latest stored SR carrying this result (a revised report of the study carries it too).
+  std::string report_sop_uid;
+};
+
+// One findings report of a model version on a study. Generation n is the study's (n+1)-th
+// report; it covers every result of the study recorded before it was claimed, so a revision
+// repeats the earlier findings and adds the late ones.
+struct ReportRecord {
+  std::string model_name;
+  std::string model_version;
+  std::string study_uid;
+  int generation = 0;
+  std::string sop_uid;                       // of the SR
+  std::vector<std::string> source_sop_uids;  // the results it covers, sorted
 };
 
 struct RecordOutcome {
@@ -56,6 +72,7 @@ struct ResultFilter {
   std::string study_uid;
   std::string sop_uid;
   std::string model_name;
+  std::string model_version;
   int64_t after_id = 0;
   size_t limit = 100;
 };
@@ -111,6 +128,19 @@ class AiRecords {
                                                             const std::string& model_version) = 0;
   // In id order.
   virtual Result<std::vector<InferenceResult>> ListResults(const ResultFilter& filter) = 0;
+
+  // Records `report` unless its (model, version, study, generation) is claimed already, and
+  // returns the claimed one (`report` or the earlier claim). kInvalidArgument for an empty
+  // key, SOP UID or source list, or a negative generation.
+  virtual Result<ReportRecord> ClaimReport(const ReportRecord& report) = 0;
+  // The claimed reports of a model version on a study, in generation order.
+  virtual Result<std::vector<ReportRecord>> Reports(const std::string& model_name,
+                                                    const std::string& model_version,
+                                                    const std::string& study_uid) = 0;
+  // The claimed report's SR is stored: each result it covers now names it as its report,
+  // unless a later generation's SR already does (a retried older report never hides a newer
+  // one). One transaction. kNotFound when the report was not claimed.
+  virtual Status MarkReportStored(const ReportRecord& report) = 0;
 
   // kNotFound if the result does not exist.
   virtual Status AddReview(const Review& review) = 0;

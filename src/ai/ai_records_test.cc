@@ -90,6 +90,41 @@ TEST_F(AiRecordsTest, OneResultPerInstanceAndModelVersion) {
   EXPECT_EQ(records_->SetReportUid(999, "9.9").code(), StatusCode::kNotFound);
 }
 
+TEST_F(AiRecordsTest, ReportsAreClaimedOncePerGenerationAndNeverHideALaterOne) {
+  for (const char* sop : {"1.1", "1.2", "1.3"}) {
+    ASSERT_TRUE(records_->RecordResult(Result(sop, "1", false)).ok());
+  }
+  ReportRecord first{"chest", "1", "1.2.3", 0, "9.1", {"1.1", "1.2"}};
+  ASSERT_EQ(records_->ClaimReport(first)->sop_uid, "9.1");
+  // A second claim of the generation (a racing or retried job) gets the first one.
+  ReportRecord racing{"chest", "1", "1.2.3", 0, "9.9", {"1.1"}};
+  auto claimed = records_->ClaimReport(racing);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  EXPECT_EQ(claimed->sop_uid, "9.1");
+  EXPECT_EQ(claimed->source_sop_uids, (std::vector<std::string>{"1.1", "1.2"}));
+  ReportRecord revised{"chest", "1", "1.2.3", 1, "9.2", {"1.1", "1.2", "1.3"}};
+  ASSERT_TRUE(records_->ClaimReport(revised).ok());
+  auto reports = records_->Reports("chest", "1", "1.2.3");
+  ASSERT_EQ(reports->size(), 2u);
+  EXPECT_EQ((*reports)[1].sop_uid, "9.2");
+  EXPECT_TRUE(records_->Reports("chest", "2", "1.2.3")->empty());
+
+  ASSERT_TRUE(records_->MarkReportStored(revised).ok());
+  ASSERT_TRUE(records_->MarkReportStored(first).ok());  // retried after the revision
+  for (const char* sop : {"1.1", "1.2", "1.3"}) {
+    EXPECT_EQ(records_->FindResult(sop, "chest", "1").value()->report_sop_uid, "9.2") << sop;
+  }
+  ReportRecord unclaimed{"chest", "1", "1.2.3", 5, "9.5", {"1.1"}};
+  EXPECT_EQ(records_->MarkReportStored(unclaimed).code(), StatusCode::kNotFound);
+  EXPECT_EQ(records_->ClaimReport({"chest", "1", "1.2.3", 2, "9.3", {}}).status().code(),
+            StatusCode::kInvalidArgument);
+  ResultFilter filter;
+  filter.model_version = "1";
+  EXPECT_EQ(records_->ListResults(filter)->size(), 3u);
+  filter.model_version = "2";
+  EXPECT_TRUE(records_->ListResults(filter)->empty());
+}
+
 TEST_F(AiRecordsTest, AgreementCountsTheLatestReviewOfEachResult) {
   int64_t a = records_->RecordResult(Result("1.1", "1", true))->id;
   int64_t b = records_->RecordResult(Result("1.2", "1", false))->id;

@@ -9,7 +9,8 @@
 namespace strata::ai {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: the reports table.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS models (
@@ -28,7 +29,33 @@ CREATE TABLE IF NOT EXISTS reviews (
   reviewer TEXT NOT NULL, agree INTEGER NOT NULL, comment TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS reviews_by_result ON reviews (result_id);
+CREATE TABLE IF NOT EXISTS reports (
+  model_name TEXT NOT NULL, model_version TEXT NOT NULL, study_uid TEXT NOT NULL,
+  generation INTEGER NOT NULL, sop_uid TEXT NOT NULL, source_sop_uids TEXT NOT NULL,
+  PRIMARY KEY (model_name, model_version, study_uid, generation));
 )sql";
+
+// A report's sources in one column: UIDs never contain a newline.
+std::string JoinUids(const std::vector<std::string>& uids) {
+  std::string out;
+  for (const auto& uid : uids) {
+    if (!out.empty()) out += '\n';
+    out += uid;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitUids(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -95,6 +122,14 @@ constexpr const char* kModelColumns =
 constexpr const char* kResultColumns =
     "id, model_name, model_version, study_uid, series_uid, sop_uid, engine, findings_json, "
     "any_positive, latency_ms, created_at_ms, report_sop_uid";
+
+constexpr const char* kReportColumns =
+    "model_name, model_version, study_uid, generation, sop_uid, source_sop_uids";
+
+ReportRecord ReportFromRow(const Stmt& s) {
+  return {s.Text(0), s.Text(1),           s.Text(2), static_cast<int>(s.Int(3)),
+          s.Text(4), SplitUids(s.Text(5))};
+}
 
 RegisteredModel ModelFromRow(const Stmt& s) {
   return {s.Text(0), s.Text(1),     s.Text(2), s.Text(3),
@@ -294,13 +329,15 @@ class SqliteAiRecords : public AiRecords {
     std::lock_guard lock(mutex_);
     Stmt s(db_, (std::string("SELECT ") + kResultColumns +
                  " FROM results WHERE id > ?1 AND (?2 = '' OR study_uid = ?2) AND "
-                 "(?3 = '' OR sop_uid = ?3) AND (?4 = '' OR model_name = ?4) ORDER BY id LIMIT ?5")
+                 "(?3 = '' OR sop_uid = ?3) AND (?4 = '' OR model_name = ?4) AND "
+                 "(?6 = '' OR model_version = ?6) ORDER BY id LIMIT ?5")
                     .c_str());
     s.Bind(1, f.after_id)
         .Bind(2, f.study_uid)
         .Bind(3, f.sop_uid)
         .Bind(4, f.model_name)
-        .Bind(5, static_cast<int64_t>(f.limit));
+        .Bind(5, static_cast<int64_t>(f.limit))
+        .Bind(6, f.model_version);
     std::vector<InferenceResult> out;
     while (true) {
       STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -308,6 +345,75 @@ class SqliteAiRecords : public AiRecords {
       out.push_back(ResultFromRow(s));
     }
     return out;
+  }
+
+  Result<ReportRecord> ClaimReport(const ReportRecord& report) override {
+    if (report.model_name.empty() || report.model_version.empty() || report.study_uid.empty() ||
+        report.sop_uid.empty() || report.source_sop_uids.empty() || report.generation < 0) {
+      return InvalidArgument(
+          "a report needs a model version, a study, a generation, a UID and sources");
+    }
+    ReportRecord claimed;
+    Status status = Transaction([&]() -> Status {
+      Stmt insert(db_,
+                  "INSERT INTO reports (model_name, model_version, study_uid, generation, "
+                  "sop_uid, source_sop_uids) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                  "ON CONFLICT DO NOTHING");
+      insert.Bind(1, report.model_name)
+          .Bind(2, report.model_version)
+          .Bind(3, report.study_uid)
+          .Bind(4, int64_t{report.generation})
+          .Bind(5, report.sop_uid)
+          .Bind(6, JoinUids(report.source_sop_uids));
+      STRATA_RETURN_IF_ERROR(insert.Run());
+      STRATA_ASSIGN_OR_RETURN(auto found, FindReport(report));
+      if (!found) return Internal("AI records: report vanished after insert");
+      claimed = std::move(*found);
+      return OkStatus();
+    });
+    if (!status.ok()) return status;
+    return claimed;
+  }
+
+  Result<std::vector<ReportRecord>> Reports(const std::string& model_name,
+                                            const std::string& model_version,
+                                            const std::string& study_uid) override {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, (std::string("SELECT ") + kReportColumns +
+                 " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
+                 "study_uid = ?3 ORDER BY generation")
+                    .c_str());
+    s.Bind(1, model_name).Bind(2, model_version).Bind(3, study_uid);
+    std::vector<ReportRecord> out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReportFromRow(s));
+    }
+    return out;
+  }
+
+  Status MarkReportStored(const ReportRecord& report) override {
+    return Transaction([&]() -> Status {
+      STRATA_ASSIGN_OR_RETURN(auto claimed, FindReport(report));
+      if (!claimed) return NotFound("report " + report.sop_uid + " was not claimed");
+      for (const auto& source : claimed->source_sop_uids) {
+        Stmt update(db_, R"sql(
+          UPDATE results SET report_sop_uid = ?4
+          WHERE model_name = ?1 AND model_version = ?2 AND sop_uid = ?3 AND NOT EXISTS (
+            SELECT 1 FROM reports r
+            WHERE r.model_name = ?1 AND r.model_version = ?2 AND r.study_uid = ?5
+              AND r.generation > ?6 AND r.sop_uid = results.report_sop_uid))sql");
+        update.Bind(1, claimed->model_name)
+            .Bind(2, claimed->model_version)
+            .Bind(3, source)
+            .Bind(4, claimed->sop_uid)
+            .Bind(5, claimed->study_uid)
+            .Bind(6, int64_t{claimed->generation});
+        STRATA_RETURN_IF_ERROR(update.Run());
+      }
+      return OkStatus();
+    });
   }
 
   Status AddReview(const Review& review) override {
@@ -433,6 +539,21 @@ class SqliteAiRecords : public AiRecords {
       out.push_back(ModelFromRow(s));
     }
     return out;
+  }
+
+  // REQUIRES: inside Transaction. The claim of report's (model, version, study, generation).
+  Result<std::optional<ReportRecord>> FindReport(const ReportRecord& report) {
+    Stmt s(db_, (std::string("SELECT ") + kReportColumns +
+                 " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
+                 "study_uid = ?3 AND generation = ?4")
+                    .c_str());
+    s.Bind(1, report.model_name)
+        .Bind(2, report.model_version)
+        .Bind(3, report.study_uid)
+        .Bind(4, int64_t{report.generation});
+    STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<ReportRecord>();
+    return std::optional<ReportRecord>(ReportFromRow(s));
   }
 
   static Result<std::optional<InferenceResult>> OneResult(Stmt& s) {

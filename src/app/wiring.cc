@@ -209,6 +209,7 @@ Status BuildAi(const Config& config, Services& services) {
   options.workers = config.ai_workers;
   options.max_batch = static_cast<size_t>(config.ai_max_batch);
   options.max_attempts = config.ai_max_attempts;
+  options.report_settle = std::chrono::milliseconds(config.ai_report_settle_ms);
   options.notify_max_attempts = config.ai_notify_max_attempts;
   options.calling_ae = config.ae_title;
   options.worker_prefix = config.ae_title + "/";

@@ -386,16 +386,19 @@ Archiver::EventResult Archiver::ArchiveObject(const std::string& blob_key,
   put.tier = options_.tier;
   put.metadata = blob::BlobNamer::InstanceMetadata(uids);
   put.metadata[kSha256Metadata] = sha256;
-  Status uploaded = archive_store_.Put(*archive_key, path, put);
-  const bool existed = uploaded.code() == StatusCode::kAlreadyExists;
-  if (!uploaded.ok() && !existed) {
+  Result<blob::BlobInfo> info = archive_store_.PutDescribed(*archive_key, path, put);
+  const bool existed = info.status().code() == StatusCode::kAlreadyExists;
+  if (!info.ok() && !existed) {
     // A missing container (404) is an archive set-up problem, not this object's.
-    if (uploaded.code() == StatusCode::kNotFound) return fail(Unavailable(uploaded.message()));
-    return fail(uploaded);
+    if (info.status().code() == StatusCode::kNotFound) {
+      return fail(Unavailable(info.status().message()));
+    }
+    return fail(info.status());
   }
-
-  Result<blob::BlobInfo> info = archive_store_.Stat(*archive_key);
-  if (!info.ok()) return fail(info.status().WithContext("stat archived object"));
+  if (existed) {
+    info = archive_store_.Stat(*archive_key);
+    if (!info.ok()) return fail(info.status().WithContext("stat archived object"));
+  }
   bool same = info->size_bytes == local_size;
   // A fresh upload carried its MD5 and the store checked it (see BlobStore::Put); an object
   // that was already there is compared with the local bytes here.

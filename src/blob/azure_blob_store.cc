@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -422,14 +423,32 @@ Status AzureBlobStore::PutFile(const std::string& key, const std::string& source
 
 Status AzureBlobStore::Put(const std::string& key, const std::string& source_path,
                            const PutOptions& options) {
+  BlobInfo written;
+  return PutObject(key, source_path, options, &written);
+}
+
+Result<BlobInfo> AzureBlobStore::PutDescribed(const std::string& key,
+                                              const std::string& source_path,
+                                              const PutOptions& options) {
+  BlobInfo written;
+  STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options, &written));
+  // A retried create that found its own object learnt no ETag from the answer.
+  if (written.etag.empty()) return Stat(key);
+  written.tier = options.tier ? options.tier : options_.default_tier;
+  written.metadata = options.metadata;
+  return written;
+}
+
+Status AzureBlobStore::PutObject(const std::string& key, const std::string& source_path,
+                                 const PutOptions& options, BlobInfo* written) {
   if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
   STRATA_RETURN_IF_ERROR(CheckMetadata(options.metadata));
-  STRATA_ASSIGN_OR_RETURN(uint64_t size, FileSize(source_path));
-  std::string md5;
+  STRATA_ASSIGN_OR_RETURN(written->size_bytes, FileSize(source_path));
+  const uint64_t size = written->size_bytes;
   const auto start = std::chrono::steady_clock::now();
   Status status = size <= options_.single_put_limit_bytes
-                      ? PutSingle(key, source_path, size, options, &md5)
-                      : PutBlocks(key, source_path, size, options, &md5);
+                      ? PutSingle(key, source_path, size, options, written)
+                      : PutBlocks(key, source_path, size, options, written);
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
   if (status.ok()) {
@@ -443,69 +462,80 @@ Status AzureBlobStore::Put(const std::string& key, const std::string& source_pat
 }
 
 Status AzureBlobStore::PutSingle(const std::string& key, const std::string& source_path,
-                                 uint64_t size, const PutOptions& options, std::string* md5) {
-  STRATA_ASSIGN_OR_RETURN(*md5, Md5OfFileRange(source_path, 0, size));
+                                 uint64_t size, const PutOptions& options, BlobInfo* written) {
+  STRATA_ASSIGN_OR_RETURN(written->content_md5, Md5OfFileRange(source_path, 0, size));
   Call call;
   call.method = "PUT";
   call.path = BlobPath(key);
-  call.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-MD5", Base64Encode(*md5)}};
+  call.headers = {{"x-ms-blob-type", "BlockBlob"},
+                  {"Content-MD5", Base64Encode(written->content_md5)}};
   AddPutHeaders(options, options_.default_tier, call.headers);
   call.body_file = source_path;
   call.body_length = size;
   Result<HttpResponse> response = Execute(call);
   Status status = CheckResponse(response, {"put", key, options.create_only});
-  return ResolveRetriedCreate(status, response.ok() ? response->attempts : 1, key, *md5, size);
+  if (status.ok()) written->etag = response->Header("etag").value_or("");
+  return ResolveRetriedCreate(status, response.ok() ? response->attempts : 1, key,
+                              written->content_md5, size);
 }
 
 Status AzureBlobStore::PutBlocks(const std::string& key, const std::string& source_path,
-                                 uint64_t size, const PutOptions& options, std::string* md5) {
+                                 uint64_t size, const PutOptions& options, BlobInfo* written) {
   const uint64_t block_size = options_.block_size_bytes;
   const uint64_t block_count = (size + block_size - 1) / block_size;
   if (block_count > kMaxBlocks) {
     return InvalidArgument("object '" + key + "' needs more than 50000 blocks; raise block size");
   }
-  if (options.create_only) {
-    // Fail fast before uploading; If-None-Match on the block list stays the atomic guard.
-    Result<BlobInfo> existing = Stat(key);
-    if (existing.ok()) return AlreadyExists("put '" + key + "': object exists");
-    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
-  }
-  std::atomic<uint64_t> next_block{0};
-  std::atomic<bool> failed{false};
-  std::mutex error_mutex;
+  // One reader hashes the file once, block by block and whole, ahead of the senders: each
+  // block's Content-MD5 is ready before its turn, and the bytes are read for hashing only once.
+  std::mutex mutex;
+  std::condition_variable hashed;
+  std::vector<std::string> block_md5(block_count);
+  uint64_t blocks_hashed = 0;
+  bool failed = false;
   Status first_error;
   auto fail = [&](const Status& status) {
-    std::lock_guard<std::mutex> lock(error_mutex);
-    if (!failed.exchange(true)) first_error = status;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!failed) first_error = status;
+    failed = true;
+    hashed.notify_all();
   };
-  // Each block is hashed by the worker that sends it, and the whole file (for the block
-  // list) on a thread of its own, so hashing overlaps the uploads instead of preceding them.
-  std::thread whole_file([&] {
-    Result<std::string> whole = Md5OfFileRange(source_path, 0, size);
+  std::thread hasher([&] {
+    Result<std::string> whole =
+        Md5OfBlocksAndWhole(source_path, size, block_size, [&](uint64_t index, std::string md5) {
+          std::lock_guard<std::mutex> lock(mutex);
+          block_md5[index] = std::move(md5);
+          blocks_hashed = index + 1;
+          hashed.notify_all();
+          return !failed;
+        });
     if (whole.ok()) {
-      *md5 = std::move(whole).value();
-    } else {
+      written->content_md5 = std::move(whole).value();
+    } else if (whole.status().code() != StatusCode::kCancelled) {
       fail(whole.status());
     }
   });
+  std::atomic<uint64_t> next_block{0};
   auto upload = [&] {
-    for (uint64_t i = next_block++; i < block_count && !failed; i = next_block++) {
+    for (uint64_t i = next_block++; i < block_count; i = next_block++) {
       Call call;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        hashed.wait(lock, [&] { return failed || blocks_hashed > i; });
+        if (failed) return;
+        call.headers = {{"Content-MD5", Base64Encode(block_md5[i])}};
+      }
       call.method = "PUT";
       call.path = BlobPath(key);
       call.query = {{"comp", "block"}, {"blockid", BlockId(i)}};
       call.body_file = source_path;
       call.body_offset = i * block_size;
       call.body_length = std::min(block_size, size - i * block_size);
-      Result<std::string> block_md5 =
-          Md5OfFileRange(source_path, call.body_offset, call.body_length);
-      if (!block_md5.ok()) {
-        fail(block_md5.status());
+      Status status = CheckResponse(Execute(call), {"put block", key});
+      if (!status.ok()) {
+        fail(status);
         return;
       }
-      call.headers = {{"Content-MD5", Base64Encode(*block_md5)}};
-      Status status = CheckResponse(Execute(call), {"put block", key});
-      if (!status.ok()) fail(status);
     }
   };
   const int threads = static_cast<int>(std::min<uint64_t>(options_.upload_threads, block_count));
@@ -513,8 +543,16 @@ Status AzureBlobStore::PutBlocks(const std::string& key, const std::string& sour
   for (int t = 1; t < threads; ++t) workers.emplace_back(upload);
   upload();
   for (std::thread& worker : workers) worker.join();
-  whole_file.join();
-  if (failed) return first_error;
+  hasher.join();
+  if (failed) {
+    // No existence check precedes a create-only upload (it would cost every upload a round
+    // trip): blocks sent to an existing blob fail only where it is immutable, so a failure
+    // is checked against the key here. The block list's If-None-Match stays the atomic guard.
+    if (options.create_only && Stat(key).ok()) {
+      return AlreadyExists("put '" + key + "': object exists");
+    }
+    return first_error;
+  }
 
   Call commit;
   commit.method = "PUT";
@@ -525,12 +563,14 @@ Status AzureBlobStore::PutBlocks(const std::string& key, const std::string& sour
   commit.body += "</BlockList>";
   Md5Hasher body_md5;
   body_md5.Update(commit.body.data(), commit.body.size());
-  commit.headers = {{"x-ms-blob-content-md5", Base64Encode(*md5)},
+  commit.headers = {{"x-ms-blob-content-md5", Base64Encode(written->content_md5)},
                     {"Content-MD5", Base64Encode(body_md5.Final())}};
   AddPutHeaders(options, options_.default_tier, commit.headers);
   Result<HttpResponse> response = Execute(commit);
   Status status = CheckResponse(response, {"put block list", key, options.create_only});
-  return ResolveRetriedCreate(status, response.ok() ? response->attempts : 1, key, *md5, size);
+  if (status.ok()) written->etag = response->Header("etag").value_or("");
+  return ResolveRetriedCreate(status, response.ok() ? response->attempts : 1, key,
+                              written->content_md5, size);
 }
 
 Status AzureBlobStore::ResolveRetriedCreate(const Status& status, int attempts,

@@ -113,6 +113,10 @@ class AzureBlobStore final : public BlobStore {
   Status PutFile(const std::string& key, const std::string& source_path, bool create_only) override;
   Status Put(const std::string& key, const std::string& source_path,
              const PutOptions& options) override;
+  // Describes the object from the write's own answer (ETag) and what was sent (size, MD5,
+  // tier, metadata): no HEAD after the upload.
+  Result<BlobInfo> PutDescribed(const std::string& key, const std::string& source_path,
+                                const PutOptions& options) override;
   Result<std::string> StagingPath() override;
   std::vector<std::string> StagedLeftovers() override;
   // Downloads into the staging folder (removed when the LocalObject is destroyed) and checks
@@ -139,10 +143,14 @@ class AzureBlobStore final : public BlobStore {
 
   Status Init();
   Status CreateContainerIfMissing();
+  // Put, filling `written` with the size, the MD5 and (from the answer) the ETag.
+  Status PutObject(const std::string& key, const std::string& source_path,
+                   const PutOptions& options, BlobInfo* written);
+  // Both fill written->content_md5 and, when the service answered the write, written->etag.
   Status PutSingle(const std::string& key, const std::string& source_path, uint64_t size,
-                   const PutOptions& options, std::string* md5);
+                   const PutOptions& options, BlobInfo* written);
   Status PutBlocks(const std::string& key, const std::string& source_path, uint64_t size,
-                   const PutOptions& options, std::string* md5);
+                   const PutOptions& options, BlobInfo* written);
   // A create-only put whose first attempt may have succeeded before a retry: the object that
   // now exists is ours if it has our MD5 and size.
   Status ResolveRetriedCreate(const Status& status, int attempts, const std::string& key,

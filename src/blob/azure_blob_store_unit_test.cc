@@ -147,6 +147,82 @@ TEST_F(AzureBlobStoreUnitTest, BlockUploadUsesEqualLengthIdsAndCommitsWithWholeM
       << commit.body;
 }
 
+TEST_F(AzureBlobStoreUnitTest, PutDescribedTakesTheEtagFromTheWriteWithoutAHead) {
+  auto store = AzureBlobStore::Open(Options());
+  ASSERT_TRUE(store.ok());
+  shared_->answers = {Answer(201, {{"etag", "\"0x8D1\""}})};
+  PutOptions options;
+  options.create_only = true;
+  options.tier = StorageTier::kCool;
+  options.metadata = {{"strata_sha256", "ab"}};
+  auto info = (*store)->PutDescribed("k", Stage(**store, "hello"), options);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(shared_->requests.size(), 1u);  // the PUT only
+  EXPECT_EQ(info->etag, "\"0x8D1\"");
+  EXPECT_EQ(info->size_bytes, 5u);
+  EXPECT_EQ(Base64Encode(info->content_md5), "XUFAKrxLKna5cZ2REBfFkg==");
+  EXPECT_EQ(info->tier, StorageTier::kCool);
+  EXPECT_EQ(info->metadata, options.metadata);
+}
+
+TEST_F(AzureBlobStoreUnitTest, CreateOnlyBlockUploadSendsNoHeadFirst) {
+  AzureBlobOptions options = Options();
+  options.single_put_limit_bytes = 10;
+  options.block_size_bytes = 4;
+  auto store = AzureBlobStore::Open(options);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->PutFile("big", Stage(**store, "0123456789abc"), true).ok());
+  ASSERT_EQ(shared_->requests.size(), 5u);  // four blocks and the list, nothing else
+  for (const HttpRequest& request : shared_->requests) EXPECT_EQ(request.method, "PUT");
+  EXPECT_EQ(HeaderOf(shared_->requests[4], "If-None-Match"), "*");
+
+  // The key exists and refuses blocks (an immutable blob): reported as the conflict it is.
+  options.upload_threads = 1;  // one sender, so the answers below meet their requests
+  auto one_sender = AzureBlobStore::Open(options);
+  ASSERT_TRUE(one_sender.ok());
+  shared_->requests.clear();
+  shared_->answers = {Answer(409, {{"x-ms-error-code", "BlobImmutableDueToPolicy"}}),
+                      Answer(200, {{"content-length", "13"}})};
+  EXPECT_EQ((*one_sender)->PutFile("big", Stage(**one_sender, "0123456789abc"), true).code(),
+            StatusCode::kAlreadyExists);
+  ASSERT_EQ(shared_->requests.size(), 2u);
+  EXPECT_EQ(shared_->requests[1].method, "HEAD");
+}
+
+TEST(Md5OfBlocksAndWholeTest, MatchesRangeHashesAndStopsWhenAsked) {
+  const fs::path path =
+      fs::temp_directory_path() / ("strata_md5_blocks_" + std::to_string(::getpid()));
+  std::string content(3 * 1000 * 1000 + 17, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 131 % 251);
+  std::ofstream(path, std::ios::binary) << content;
+  std::vector<std::string> blocks;
+  auto whole = Md5OfBlocksAndWhole(path.string(), content.size(), 1 << 20,
+                                   [&](uint64_t index, std::string md5) {
+                                     EXPECT_EQ(index, blocks.size());
+                                     blocks.push_back(std::move(md5));
+                                     return true;
+                                   });
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(*whole, *Md5OfFileRange(path.string(), 0, content.size()));
+  ASSERT_EQ(blocks.size(), 3u);
+  for (uint64_t i = 0; i < blocks.size(); ++i) {
+    const uint64_t offset = i << 20;
+    EXPECT_EQ(blocks[i], *Md5OfFileRange(path.string(), offset,
+                                         std::min<uint64_t>(1 << 20, content.size() - offset)));
+  }
+  int calls = 0;
+  auto stopped = Md5OfBlocksAndWhole(path.string(), content.size(), 1 << 20,
+                                     [&](uint64_t, std::string) { return ++calls < 2; });
+  EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Md5OfBlocksAndWhole(path.string(), content.size() + 1, 1 << 20,
+                                [](uint64_t, std::string) { return true; })
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  fs::remove(path);
+}
+
 TEST_F(AzureBlobStoreUnitTest, RetriedCreateThatFindsItsOwnObjectSucceeds) {
   auto store = AzureBlobStore::Open(Options());
   ASSERT_TRUE(store.ok());

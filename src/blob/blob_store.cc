@@ -53,6 +53,12 @@ Status BlobStore::Put(const std::string& key, const std::string& source_path,
   return PutFile(key, source_path, options.create_only);
 }
 
+Result<BlobInfo> BlobStore::PutDescribed(const std::string& key, const std::string& source_path,
+                                         const PutOptions& options) {
+  STRATA_RETURN_IF_ERROR(Put(key, source_path, options));
+  return Stat(key);
+}
+
 Status BlobStore::SetTier(const std::string& key, StorageTier /*tier*/) {
   return Unimplemented("this blob store has no storage tiers (set tier '" + key + "')");
 }

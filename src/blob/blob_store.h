@@ -100,6 +100,11 @@ class BlobStore {
   virtual Status Put(const std::string& key, const std::string& source_path,
                      const PutOptions& options);
 
+  // Put, then the new object as Stat would describe it. The base version calls Stat; stores
+  // that learn it from the write itself override this to save the round trip.
+  virtual Result<BlobInfo> PutDescribed(const std::string& key, const std::string& source_path,
+                                        const PutOptions& options);
+
   // Moves an object to `tier`. kNotFound if missing; kUnimplemented where the back end has no
   // tiers (the base version).
   virtual Status SetTier(const std::string& key, StorageTier tier);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -143,6 +144,40 @@ Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uin
   }
   ::close(fd);
   return hasher.Final();
+}
+
+Result<std::string> Md5OfBlocksAndWhole(
+    const std::string& path, uint64_t length, uint64_t block_size,
+    const std::function<bool(uint64_t index, std::string raw_md5)>& on_block) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Unavailable("open " + path + ": " + std::strerror(errno));
+  Md5Hasher whole;
+  std::vector<char> buffer(1 << 20);
+  uint64_t done = 0;
+  for (uint64_t index = 0; done < length; ++index) {
+    const uint64_t block_end = std::min(length, done + block_size);
+    Md5Hasher block;
+    while (done < block_end) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), block_end - done));
+      ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        int err = errno;
+        ::close(fd);
+        return got < 0 ? Unavailable("read " + path + ": " + std::strerror(err))
+                       : InvalidArgument("file " + path + " is shorter than expected");
+      }
+      block.Update(buffer.data(), static_cast<size_t>(got));
+      whole.Update(buffer.data(), static_cast<size_t>(got));
+      done += static_cast<uint64_t>(got);
+    }
+    if (!on_block(index, block.Final())) {
+      ::close(fd);
+      return Cancelled("hashing " + path + " stopped");
+    }
+  }
+  ::close(fd);
+  return whole.Final();
 }
 
 Result<std::string> Sha256HexOfFile(const std::string& path, uint64_t offset) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +42,15 @@ class Md5Hasher {
 // Raw MD5 of `length` bytes of `path` starting at `offset`. kUnavailable if the file cannot
 // be read, kInvalidArgument if it is shorter than offset + length.
 Result<std::string> Md5OfFileRange(const std::string& path, uint64_t offset, uint64_t length);
+
+// Reads the first `length` bytes of `path` once and hashes them two ways: each block of
+// `block_size` bytes (the last may be shorter), handed to `on_block(index, raw_md5)` in order as
+// soon as it is complete, and the whole range, returned. `on_block` returning false stops the
+// pass early (kCancelled). Errors as Md5OfFileRange.
+// REQUIRES: block_size > 0.
+Result<std::string> Md5OfBlocksAndWhole(
+    const std::string& path, uint64_t length, uint64_t block_size,
+    const std::function<bool(uint64_t index, std::string raw_md5)>& on_block);
 
 // Hex SHA-256 of the bytes of `path` from `offset` to the end, read in bounded chunks.
 // kUnavailable if the file cannot be read, kInvalidArgument if it is shorter than `offset`.

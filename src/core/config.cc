@@ -590,6 +590,11 @@ void AddAiSettings(std::vector<Setting>& s) {
   s.push_back(IntSetting<int>("ai", "max_attempts",
                               "Attempts of an inference job before it is marked failed.",
                               &Config::ai_max_attempts, 1, 100));
+  s.push_back(IntSetting<int>("ai", "report_settle_ms",
+                              "A study's findings report is written once no image of it was "
+                              "scored for this long, so images that arrive together share one "
+                              "SR; an image scored later yields a revised SR.",
+                              &Config::ai_report_settle_ms, 0, 3600000));
   s.push_back(ListSetting("ai", "notify",
                           "AE titles (from dimse.peers) that receive every findings report by "
                           "C-STORE, with retries.",

@@ -166,6 +166,7 @@ struct Config {
   int ai_engine_threads = 1;
   int ai_max_batch = 8;
   int ai_max_attempts = 5;
+  int ai_report_settle_ms = 2000;           // a study's SR waits until no result came for this long
   std::vector<std::string> ai_notify;       // AE titles of dimse.peers that receive every report
   std::vector<std::string> ai_notify_stow;  // DICOMweb base URLs that receive every report
   std::string ai_notify_stow_token_env;     // bearer token for them; empty: none

@@ -8,23 +8,23 @@
 #include <dcmtk/dcmsr/dsrdoc.h>
 #include <dcmtk/dcmsr/dsrimgvl.h>
 #include <dcmtk/dcmsr/dsrnumvl.h>
-#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 
-#include "dicom/uid.h"
+#include "dicom/internal/derived_instance.h"
 
 namespace strata::dicom {
 namespace {
 
-// Values longer than this are not loaded from the source (pixel data); only its Patient and
-// General Study attributes are needed.
-constexpr Uint32 kMaxSourceValueLength = 4096;
+using internal::CheckUid;
+using internal::DateTime;
+using internal::DcmtkError;
+using internal::IsAscii;
+using internal::LoadSource;
+using internal::UtcDateTime;
 
 constexpr const char* kPrivateScheme = "99STRATA";
-constexpr const char* kUtf8 = "ISO_IR 192";
 constexpr const char* kDisclaimer =
     "Generated automatically by an AI algorithm. Not reviewed or verified by a clinician.";
 
@@ -44,26 +44,6 @@ DSRCodedEntryValue Positive() { return DSRCodedEntryValue("10828004", "SCT", "Po
 DSRCodedEntryValue Negative() { return DSRCodedEntryValue("260385009", "SCT", "Negative"); }
 DSRCodedEntryValue NoUnits() { return DSRCodedEntryValue("1", "UCUM", "no units"); }
 
-bool IsAscii(const std::string& s) {
-  for (unsigned char c : s) {
-    if (c >= 0x80) return false;
-  }
-  return true;
-}
-
-std::string Trimmed(const OFString& value) {
-  size_t end = value.length();
-  while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\0')) --end;
-  size_t begin = 0;
-  while (begin < end && value[begin] == ' ') ++begin;
-  return std::string(value.c_str() + begin, end - begin);
-}
-
-Status CheckUid(const std::string& uid, const std::string& what) {
-  if (!IsValidUid(uid)) return InvalidArgument(what + " is not a valid UID: '" + uid + "'");
-  return OkStatus();
-}
-
 Status CheckUnitInterval(double value, const std::string& what) {
   if (!std::isfinite(value) || value < 0.0 || value > 1.0) {
     return InvalidArgument(what + " must be a finite number in [0, 1]");
@@ -82,6 +62,12 @@ Status Validate(const FindingsReport& report) {
   }
   if (report.content_time_ms <= 0) return InvalidArgument("content_time_ms is not set");
   if (report.images.empty()) return InvalidArgument("no source images");
+  for (const auto& predecessor : report.predecessors) {
+    STRATA_RETURN_IF_ERROR(CheckUid(predecessor.sop_class_uid, "predecessor SOP Class UID"));
+    STRATA_RETURN_IF_ERROR(CheckUid(predecessor.sop_instance_uid, "predecessor SOP Instance UID"));
+    STRATA_RETURN_IF_ERROR(
+        CheckUid(predecessor.series_instance_uid, "predecessor Series Instance UID"));
+  }
   for (const auto& image : report.images) {
     STRATA_RETURN_IF_ERROR(CheckUid(image.image.sop_class_uid, "source SOP Class UID"));
     STRATA_RETURN_IF_ERROR(CheckUid(image.image.sop_instance_uid, "source SOP Instance UID"));
@@ -115,32 +101,11 @@ bool ReportTextIsAscii(const FindingsReport& report) {
   return true;
 }
 
-struct DateTime {
-  std::string date;  // YYYYMMDD
-  std::string time;  // HHMMSS.FFF
-};
-
-DateTime UtcDateTime(int64_t unix_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char date[48];
-  char time[48];
-  std::snprintf(date, sizeof(date), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-  std::snprintf(time, sizeof(time), "%02d%02d%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return {date, time};
-}
-
 // A DS value (at most 16 characters) for a number in [0, 1].
 std::string DecimalString(double value) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.6g", value);
   return buf;
-}
-
-Status DcmtkError(const std::string& what, const OFCondition& cond) {
-  return Internal(what + ": " + cond.text());
 }
 
 // Adds content items below given parents of a document tree, remembering the first failure.
@@ -244,34 +209,6 @@ Status BuildTree(const FindingsReport& report, DSRDocumentTree& tree) {
   return b.status();
 }
 
-// Loads the source's attributes; converts them to UTF-8 when `to_utf8`. Returns the character
-// set the SR is to be written in (empty: the default repertoire).
-Result<std::string> LoadSource(const std::string& path, bool to_utf8, DcmFileFormat& file) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return NotFound("no such source file: " + path);
-  OFCondition cond =
-      file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxSourceValueLength, ERM_autoDetect);
-  if (cond.bad()) {
-    return InvalidArgument("source " + path + " is not a readable DICOM file: " + cond.text());
-  }
-  DcmDataset& ds = *file.getDataset();
-  OFString value;
-  std::string charset;
-  if (ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, value).good()) charset = Trimmed(value);
-  if (ds.findAndGetOFString(DCM_StudyInstanceUID, value).bad() || !IsValidUid(Trimmed(value))) {
-    return InvalidArgument("source " + path + " has no valid Study Instance UID");
-  }
-  if (!to_utf8 || charset == kUtf8) return charset;
-  if (!charset.empty() && charset != "ISO_IR 6") {
-    cond = ds.convertToUTF8();
-    if (cond.bad()) {
-      return InvalidArgument("cannot convert the source's attributes from " + charset +
-                             " to UTF-8: " + cond.text());
-    }
-  }
-  return std::string(kUtf8);
-}
-
 }  // namespace
 
 Status WriteFindingsSr(const FindingsReport& report, const std::string& output_path) {
@@ -290,13 +227,9 @@ Status WriteFindingsSr(const FindingsReport& report, const std::string& output_p
     if (cond.bad()) return InvalidArgument("source Specific Character Set: " + charset);
   }
   const DateTime content = UtcDateTime(report.content_time_ms);
-  std::string description = "AI findings: " + report.model_name + " " + report.model_version;
-  // LO holds 64 characters; cut at a UTF-8 character boundary.
-  if (description.size() > 64) {
-    size_t end = 64;
-    while (end > 0 && (static_cast<unsigned char>(description[end]) & 0xC0) == 0x80) --end;
-    description.resize(end);
-  }
+  // LO holds 64 characters.
+  const std::string description =
+      internal::TruncateUtf8("AI findings: " + report.model_name + " " + report.model_version, 64);
   cond = doc.setContentDate(content.date.c_str());
   if (cond.good()) cond = doc.setContentTime(content.time.c_str());
   if (cond.good()) cond = doc.setManufacturer("Strata");
@@ -321,6 +254,13 @@ Status WriteFindingsSr(const FindingsReport& report, const std::string& output_p
         image.image.sop_instance_uid.c_str());
     if (cond.bad()) return DcmtkError("evidence sequence", cond);
   }
+  // PS3.3 C.17.2.3: the earlier reports whose content this one repeats (a revision).
+  for (const auto& predecessor : report.predecessors) {
+    cond = doc.getPredecessorDocuments().addItem(study_uid, predecessor.series_instance_uid.c_str(),
+                                                 predecessor.sop_class_uid.c_str(),
+                                                 predecessor.sop_instance_uid.c_str());
+    if (cond.bad()) return DcmtkError("predecessor documents sequence", cond);
+  }
 
   STRATA_RETURN_IF_ERROR(BuildTree(report, doc.getTree()));
   if (!doc.isValid()) return Internal("DCMTK considers the SR document invalid");
@@ -341,18 +281,7 @@ Status WriteFindingsSr(const FindingsReport& report, const std::string& output_p
   // Strata, not DCMTK, creates this instance.
   (void)ds.findAndDeleteElement(DCM_InstanceCreatorUID);
 
-  const std::string temporary = output_path + ".tmp";
-  cond = out.saveFile(temporary.c_str(), EXS_LittleEndianExplicit, EET_ExplicitLength, EGL_recalcGL,
-                      EPD_withoutPadding, 0, 0, EWM_createNewMeta);
-  if (cond.bad()) {
-    (void)std::remove(temporary.c_str());
-    return DcmtkError("saving " + output_path, cond);
-  }
-  if (std::rename(temporary.c_str(), output_path.c_str()) != 0) {
-    (void)std::remove(temporary.c_str());
-    return Internal("cannot move the SR into place at " + output_path);
-  }
-  return OkStatus();
+  return internal::SaveAtomically(out, output_path);
 }
 
 }  // namespace strata::dicom

@@ -21,7 +21,8 @@
 //
 // The algorithm identification follows TID 4019; the NUM items carry the value both as a
 // decimal string (6 significant digits) and as the exact double (Floating Point Value).
-// Every source image is also listed in the Current Requested Procedure Evidence Sequence.
+// Every source image is also listed in the Current Requested Procedure Evidence Sequence, and
+// every earlier report this one revises in the Predecessor Documents Sequence (0040,A360).
 // The document is COMPLETE and UNVERIFIED.
 //
 // Thread-safety: free function; safe to call concurrently with different output paths.
@@ -76,6 +77,8 @@ struct FindingsReport {
   // REQUIRES: > 0 (the time the findings were made, not "now" at a retry).
   int64_t content_time_ms = 0;
   std::vector<SrImageFindings> images;  // at least one, each with at least one finding
+  // Earlier SRs of the same study whose content this one includes (a revised report).
+  std::vector<SrSourceImage> predecessors;
 };
 
 // Writes `report` as a Comprehensive SR Part 10 file (explicit VR little endian, with file meta
@@ -83,7 +86,8 @@ struct FindingsReport {
 // leaves a partial file there. The output depends on `report` and the source's attributes
 // only: the same input gives a byte-identical file (no clock, no generated UID).
 // Fails with:
-//  kInvalidArgument: a missing or malformed UID, no images, an image without findings, an
+//  kInvalidArgument: a missing or malformed UID (also of a predecessor), no images, an image
+//  without findings, an
 //                    empty label or model name/version, a probability or threshold outside
 //                    [0, 1] or not finite, content_time_ms <= 0, a series/instance number < 0,
 //                    a source that is not readable DICOM or has no StudyInstanceUID, or a

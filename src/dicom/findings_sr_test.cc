@@ -253,6 +253,27 @@ TEST_F(FindingsSrTest, SameReportGivesByteIdenticalFiles) {
   EXPECT_NE(a, ReadBytes(Out("c.dcm")));
 }
 
+TEST_F(FindingsSrTest, ARevisionListsTheReportsItReplaces) {
+  FindingsReport report = Report();
+  report.instance_number = 2;
+  report.predecessors = {
+      {kComprehensiveSr, "1.2.826.0.1.3680043.10.1042.9.1.0", report.series_instance_uid}};
+  const std::string out = Out("revised.dcm");
+  ASSERT_TRUE(WriteFindingsSr(report, out).ok());
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(out.c_str()).good());
+  DSRDocument doc;
+  ASSERT_TRUE(doc.read(*file.getDataset()).good());
+  DSRSOPInstanceReferenceList& predecessors = doc.getPredecessorDocuments();
+  EXPECT_EQ(predecessors.getNumberOfInstances(), 1u);
+  EXPECT_TRUE(
+      predecessors.gotoItem(kComprehensiveSr.c_str(), "1.2.826.0.1.3680043.10.1042.9.1.0").good());
+  EXPECT_EQ(Get(*file.getDataset(), DCM_InstanceNumber), "2");
+
+  report.predecessors[0].sop_instance_uid = "not a uid";
+  EXPECT_EQ(WriteFindingsSr(report, Out("bad.dcm")).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(FindingsSrTest, LongSeriesDescriptionIsCutToLo) {
   FindingsReport r = Report();
   r.model_name = std::string(70, 'm');

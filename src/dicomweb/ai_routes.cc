@@ -201,6 +201,10 @@ Response HandleAiResult(ai::AiPipeline& ai, Request& request) {
   auto reviews = ai.records().Reviews(*id);
   if (!reviews.ok()) return Response::Error(reviews.status());
   json out = ResultJson(**result);
+  // Only here, not in the list: it costs a catalog lookup per result.
+  if (std::string heatmap = ai.HeatmapUid(**result); !heatmap.empty()) {
+    out["heatmap_sop_instance_uid"] = heatmap;
+  }
   out["reviews"] = json::array();
   for (const auto& r : *reviews) {
     out["reviews"].push_back({{"reviewer", r.reviewer},

@@ -19,6 +19,9 @@ constexpr size_t kMaxLabels = 1000;
 constexpr size_t kMaxNameLength = 64;
 constexpr size_t kMaxCodeStringLength = 16;  // VR CS (PS3.5 6.2)
 constexpr size_t kMaxUidLength = 64;         // VR UI (PS3.5 6.2)
+// A 1x1 grid says nothing about where; 32 x 32 is already 1024 extra inferences per image.
+constexpr int kMinHeatmapGrid = 2;
+constexpr int kMaxHeatmapGrid = 32;
 
 Status FieldError(const std::string& path, const std::string& what) {
   return InvalidArgument("model card: " + path + ": " + what);
@@ -286,11 +289,25 @@ Result<AppliesTo> ParseAppliesTo(const Json& root) {
   return a;
 }
 
+Result<HeatmapSpec> ParseHeatmap(const Json& heatmap) {
+  const std::string path = "heatmap";
+  if (!heatmap.is_object()) return FieldError(path, "must be an object");
+  STRATA_RETURN_IF_ERROR(CheckKnownFields(heatmap, path, {"method", "grid"}));
+  STRATA_ASSIGN_OR_RETURN(const Json* method_value, Required(heatmap, path, "method"));
+  STRATA_ASSIGN_OR_RETURN(const std::string method, AsString(*method_value, path + ".method"));
+  if (method != "occlusion") return FieldError(path + ".method", "must be \"occlusion\"");
+  HeatmapSpec spec;
+  STRATA_ASSIGN_OR_RETURN(const Json* grid, Required(heatmap, path, "grid"));
+  STRATA_ASSIGN_OR_RETURN(spec.grid,
+                          AsInt(*grid, path + ".grid", kMinHeatmapGrid, kMaxHeatmapGrid));
+  return spec;
+}
+
 Result<ModelCard> ParseRoot(const Json& root) {
   if (!root.is_object()) return InvalidArgument("model card: must be a JSON object");
-  STRATA_RETURN_IF_ERROR(CheckKnownFields(
-      root, "",
-      {"name", "version", "description", "input", "preprocessing", "labels", "applies_to"}));
+  STRATA_RETURN_IF_ERROR(CheckKnownFields(root, "",
+                                          {"name", "version", "description", "input",
+                                           "preprocessing", "labels", "applies_to", "heatmap"}));
   ModelCard card;
   STRATA_ASSIGN_OR_RETURN(const Json* name, Required(root, "", "name"));
   STRATA_ASSIGN_OR_RETURN(card.name, AsString(*name, "name"));
@@ -309,6 +326,9 @@ Result<ModelCard> ParseRoot(const Json& root) {
   STRATA_ASSIGN_OR_RETURN(card.preprocessing, ParsePreprocessing(root, card.input.channels));
   STRATA_ASSIGN_OR_RETURN(card.labels, ParseLabels(root));
   STRATA_ASSIGN_OR_RETURN(card.applies_to, ParseAppliesTo(root));
+  if (auto it = root.find("heatmap"); it != root.end()) {
+    STRATA_ASSIGN_OR_RETURN(card.heatmap, ParseHeatmap(*it));
+  }
   return card;
 }
 
@@ -373,6 +393,7 @@ std::string ModelCardToJson(const ModelCard& card) {
   if (!card.applies_to.sop_classes.empty()) applies["sop_classes"] = card.applies_to.sop_classes;
   if (!card.applies_to.body_parts.empty()) applies["body_parts"] = card.applies_to.body_parts;
   root["applies_to"] = applies;
+  if (card.heatmap) root["heatmap"] = {{"method", "occlusion"}, {"grid", card.heatmap->grid}};
   return root.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 

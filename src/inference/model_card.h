@@ -20,12 +20,17 @@
 //     "labels": [{"name": "anomaly", "threshold": 0.5}],  // model output order; threshold in [0,1]
 //     "applies_to": {"modalities": ["CR", "DX"],          // at least one
 //                    "sop_classes": ["1.2.840.10008.5.1.4.1.1.1"],  // optional; empty: any
-//                    "body_parts": ["CHEST"]}            // optional; empty: any
+//                    "body_parts": ["CHEST"]},           // optional; empty: any
+//     "heatmap": {"method": "occlusion", "grid": 8}      // optional; absent: no heat map.
+//                // A Secondary Capture per scored image showing where the model looked
+//                // (ai/occlusion_heatmap.h); costs grid * grid extra inferences per image.
+//                // grid 2-32
 //   }
 //
 // Thread-safety: values and pure functions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +83,13 @@ struct AppliesTo {
   std::vector<std::string> body_parts;   // empty: any
 };
 
+// The heat map a model's findings come with (ai/occlusion_heatmap.h). Occlusion sensitivity is
+// the only method: it needs nothing from the model beyond its scores, so it works with every
+// engine, local or remote.
+struct HeatmapSpec {
+  int grid = 8;  // the image is hidden cell by cell in a grid x grid raster, 2-32
+};
+
 struct ModelCard {
   std::string name;
   std::string version;
@@ -86,6 +98,7 @@ struct ModelCard {
   Preprocessing preprocessing;
   std::vector<Label> labels;
   AppliesTo applies_to;
+  std::optional<HeatmapSpec> heatmap;  // absent: no heat map
 };
 
 // Parses and validates a card. kInvalidArgument names the offending field by its JSON path

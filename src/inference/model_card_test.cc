@@ -26,7 +26,8 @@ Json ValidCard() {
     },
     "labels": [{"name": "effusion", "threshold": 0.4}, {"name": "nodule", "threshold": 0.7}],
     "applies_to": {"modalities": ["CR", "DX"], "sop_classes": ["1.2.840.10008.5.1.4.1.1.1"],
-                   "body_parts": ["CHEST"]}
+                   "body_parts": ["CHEST"]},
+    "heatmap": {"method": "occlusion", "grid": 12}
   })");
 }
 
@@ -52,6 +53,8 @@ TEST(ModelCardTest, ParsesEveryField) {
   EXPECT_EQ(card->applies_to.modalities, (std::vector<std::string>{"CR", "DX"}));
   EXPECT_EQ(card->applies_to.sop_classes, (std::vector<std::string>{"1.2.840.10008.5.1.4.1.1.1"}));
   EXPECT_EQ(card->applies_to.body_parts, (std::vector<std::string>{"CHEST"}));
+  ASSERT_TRUE(card->heatmap.has_value());
+  EXPECT_EQ(card->heatmap->grid, 12);
 }
 
 TEST(ModelCardTest, OptionalFieldsMayBeLeftOut) {
@@ -60,12 +63,15 @@ TEST(ModelCardTest, OptionalFieldsMayBeLeftOut) {
   j["applies_to"].erase("sop_classes");
   j["applies_to"].erase("body_parts");
   j["preprocessing"]["window"] = {{"mode", "min_max"}};
+  j.erase("heatmap");
   auto card = ParseModelCard(j.dump());
   ASSERT_TRUE(card.ok()) << card.status().ToString();
   EXPECT_TRUE(card->description.empty());
   EXPECT_TRUE(card->applies_to.sop_classes.empty());
   EXPECT_TRUE(card->applies_to.body_parts.empty());
   EXPECT_EQ(card->preprocessing.window.mode, WindowMode::kMinMax);
+  EXPECT_FALSE(card->heatmap.has_value());
+  EXPECT_EQ(ModelCardToJson(*card).find("heatmap"), std::string::npos);
 }
 
 TEST(ModelCardTest, JsonRoundTrips) {
@@ -78,6 +84,8 @@ TEST(ModelCardTest, JsonRoundTrips) {
     ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << ModelCardToJson(*card);
     EXPECT_EQ(ModelCardToJson(*again), ModelCardToJson(*card));
     EXPECT_EQ(again->preprocessing.window.mode, card->preprocessing.window.mode);
+    ASSERT_TRUE(again->heatmap.has_value());
+    EXPECT_EQ(again->heatmap->grid, 12);
   }
 }
 
@@ -86,6 +94,8 @@ TEST(ModelCardTest, TheCommittedDemoCardIsValid) {
   ASSERT_TRUE(card.ok()) << card.status().ToString();
   EXPECT_EQ(card->name, "demo-chest-anomaly");
   EXPECT_EQ(card->labels.size(), 1u);
+  ASSERT_TRUE(card->heatmap.has_value());  // the demo shows off the heat map
+  EXPECT_EQ(card->heatmap->grid, 8);
 }
 
 TEST(ModelCardTest, MissingFileIsNotFound) {
@@ -198,6 +208,20 @@ const BadCard kBadCards[] = {
      "applies_to.body_parts[0]: must be a string"},
     {"unknown applies_to field", [](Json& j) { j["applies_to"]["ae_titles"] = {"PACS"}; },
      "applies_to.ae_titles: unknown field"},
+    {"heatmap not an object", [](Json& j) { j["heatmap"] = true; }, "heatmap: must be an object"},
+    {"heatmap without method", [](Json& j) { j["heatmap"].erase("method"); },
+     "heatmap.method: missing"},
+    {"unknown heatmap method", [](Json& j) { j["heatmap"]["method"] = "gradcam"; },
+     "heatmap.method: must be \"occlusion\""},
+    {"heatmap without grid", [](Json& j) { j["heatmap"].erase("grid"); }, "heatmap.grid: missing"},
+    {"heatmap grid of 1", [](Json& j) { j["heatmap"]["grid"] = 1; },
+     "heatmap.grid: must be between 2 and 32"},
+    {"heatmap grid of 33", [](Json& j) { j["heatmap"]["grid"] = 33; },
+     "heatmap.grid: must be between 2 and 32"},
+    {"fractional heatmap grid", [](Json& j) { j["heatmap"]["grid"] = 4.5; },
+     "heatmap.grid: must be an integer"},
+    {"unknown heatmap field", [](Json& j) { j["heatmap"]["alpha"] = 0.5; },
+     "heatmap.alpha: unknown field"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EachField, ModelCardRejectsTest, ::testing::ValuesIn(kBadCards));

@@ -1,12 +1,14 @@
-"""The AI pipeline end to end: a chest radiograph stored with storescu gets a DICOM SR of the
-model's findings, stored in Strata and delivered to the PACS (Orthanc, started here) by C-STORE
-and to a second one by STOW-RS (Orthanc with its DICOMweb plugin).
+"""The AI pipeline end to end: chest radiographs stored with storescu get one DICOM SR of the
+model's findings per study, stored in Strata and delivered to the PACS (Orthanc, started here)
+by C-STORE and to a second one by STOW-RS (Orthanc with its DICOMweb plugin).
 
-Registers the demo model with `strata model register` while `strata serve` runs, stores the
-demo preset's two chest views (with synthetic lesions) over DIMSE, then checks:
-- /ai/v1/results: one result per image, positive, with its report's UID;
-- the SR in Strata (QIDO-RS lists it, WADO-RS returns it) and in Orthanc (REST API), where it
-  parses with pydicom and dsrdump and references the right source instance;
+Registers the demo model with `strata model register` while `strata serve` runs, stores two of
+a study's three chest views (with synthetic lesions) over DIMSE, then checks:
+- /ai/v1/results: one result per image, positive, all naming the study's one report;
+- the SR in Strata (QIDO-RS lists it) and in Orthanc (REST API), where it parses with pydicom
+  and dsrdump and references both source instances;
+- the third view, stored later, yields a revised SR with all three images that names the first
+  in its Predecessor Documents Sequence, delivered too;
 - the online endpoint (POST /ai/v1/models/{name}/infer) agrees with the stored result;
 - a radiologist's review and the agreement statistics; the audit trail of the registration.
 Prints the store-to-delivery latency.
@@ -56,7 +58,7 @@ class AiPipelineTest(unittest.TestCase):
             "dimse": {"peers": [{"ae_title": Orthanc.aet, "host": harness.HOST,
                                  "port": self.pacs.port}]},
             "ai": {"notify": [Orthanc.aet], "notify_stow": [self.web_pacs.dicomweb_url],
-                   "workers": 1},
+                   "workers": 1, "report_settle_ms": 300},
         }
         self.server = StrataServer(self.id(), config=config)
         self.server.start()
@@ -68,6 +70,13 @@ class AiPipelineTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r.text())
         return r.json()["results"]
 
+    def in_one_report(self, study: str, count: int, not_in: set[str] = frozenset()):
+        """The study's results once there are `count` and all name one report (not one of
+        `not_in`); else None."""
+        rs = self.results(study)
+        uids = {r["report_sop_instance_uid"] for r in rs}
+        return rs if len(rs) == count and len(uids) == 1 and not uids & (not_in | {""}) else None
+
     def test_radiograph_to_report_in_the_pacs(self):
         reg = register_model(self.server)
         self.assertTrue(reg.ok, reg.describe())
@@ -77,7 +86,10 @@ class AiPipelineTest(unittest.TestCase):
         self.assertTrue(models["models"][0]["active"])
 
         out = harness.temp_dir("strata-ai-e2e-")
-        files = harness.synth(out, preset="demo", seed=11, extra=["--lesion-fraction", "1"])
+        all_files = harness.synth(out, preset="demo", seed=11,
+                                  extra=["--lesion-fraction", "1", "--series-per-study", "3"])
+        self.assertEqual(len(all_files), 3)
+        files, late_file = all_files[:2], all_files[2]
         import pydicom
         sources = {}
         for f in files:
@@ -88,10 +100,8 @@ class AiPipelineTest(unittest.TestCase):
         stored = self.server.store(files)
         self.assertTrue(stored.ok, stored.describe())
 
-        # One result per image, each with its report.
-        done = wait_for(lambda: (lambda rs: rs if len(rs) == len(files) and
-                                 all(r["report_sop_instance_uid"] for r in rs) else None)(
-                                     self.results(study)), timeout=60)
+        # One result per image, all in the study's one report.
+        done = wait_for(lambda: self.in_one_report(study, len(files)), timeout=60)
         self.assertIsNotNone(done, f"results: {self.results(study)}\n{self.server.log_tail()}")
         by_source = {r["sop_instance_uid"]: r for r in done}
         self.assertEqual(set(by_source), set(sources))
@@ -99,52 +109,50 @@ class AiPipelineTest(unittest.TestCase):
             self.assertEqual(r["model"], MODEL)
             self.assertTrue(r["positive"], r)  # every image carries a synthetic lesion
             self.assertEqual(r["findings"][0]["label"], "synthetic_lesion")
+        report_uid = done[0]["report_sop_instance_uid"]
+        logged = [e for e in self.server.log_events("ai_report_stored")
+                  if e.get("report_sop_instance_uid") == report_uid]
+        self.assertTrue(logged, self.server.log_tail())
+        self.assertEqual((logged[0]["study_instance_uid"], logged[0]["instances"],
+                          logged[0]["generation"]), (study, 2, 0))
 
-        # In the PACS: each report arrives, parses, and references its source image.
-        reports = {r["report_sop_instance_uid"]: r["sop_instance_uid"] for r in done}
-        ids = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
-            {uid: self.pacs.find_instance(uid) for uid in reports}), timeout=60)
-        self.assertIsNotNone(ids, "reports not delivered to Orthanc:\n" + self.server.log_tail())
-        web_ids = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
-            {uid: self.web_pacs.find_instance(uid) for uid in reports}), timeout=60)
-        self.assertIsNotNone(web_ids, "reports not delivered by STOW-RS:\n" +
+        # In the PACS: the report arrives, parses, and references both source images.
+        orthanc_id = wait_for(lambda: self.pacs.find_instance(report_uid), timeout=60)
+        self.assertIsNotNone(orthanc_id, "report not delivered to Orthanc:\n" +
                              self.server.log_tail())
-        for report_uid, orthanc_id in web_ids.items():
-            self.assertEqual(self.web_pacs.instance_file(orthanc_id),
-                             self.pacs.instance_file(ids[report_uid]),
-                             "the same report bytes by C-STORE and by STOW-RS")
+        web_id = wait_for(lambda: self.web_pacs.find_instance(report_uid), timeout=60)
+        self.assertIsNotNone(web_id, "report not delivered by STOW-RS:\n" + self.server.log_tail())
+        self.assertEqual(self.web_pacs.instance_file(web_id), self.pacs.instance_file(orthanc_id),
+                         "the same report bytes by C-STORE and by STOW-RS")
         latency = time.monotonic() - started
         sys.stderr.write(f"[ai] {len(files)} radiographs: C-STORE to SR in the PACS "
-                         f"in {latency:.2f} s\n")
-        for report_uid, orthanc_id in ids.items():
-            data = self.pacs.instance_file(orthanc_id)
-            path = out / f"{report_uid}.dcm"
-            path.write_bytes(data)
-            sr = pydicom.dcmread(str(path))
-            self.assertEqual(sr.SOPClassUID, COMPREHENSIVE_SR)
-            self.assertEqual(sr.Modality, "SR")
-            source = sources[reports[report_uid]]
-            self.assertEqual(sr.StudyInstanceUID, source.StudyInstanceUID)
-            self.assertEqual(sr.PatientID, source.PatientID)
-            referenced = {str(item.ReferencedSOPInstanceUID)
-                          for e in sr.CurrentRequestedProcedureEvidenceSequence
-                          for s in e.ReferencedSeriesSequence
-                          for item in s.ReferencedSOPSequence}
-            self.assertEqual(referenced, {reports[report_uid]})
-            text = sr_text(sr)
-            self.assertIn(MODEL, text)
-            self.assertIn("synthetic_lesion", text)
-            dump = subprocess.run(["dsrdump", "+Pu", str(path)], capture_output=True, text=True,
-                                  timeout=30)
-            self.assertEqual(dump.returncode, 0, dump.stderr)
-            self.assertIn(reports[report_uid], dump.stdout)
+                         f"in {latency:.2f} s (settle 0.3 s)\n")
+        sr = self.check_report(out, orthanc_id, report_uid, sources)
+        self.assertNotIn("PredecessorDocumentsSequence", sr)
 
-        # In Strata: the reports are instances like any other.
+        # In Strata: the report is an instance like any other.
         qido = http_request(self.server.http_port, "GET",
                             f"/dicomweb/studies/{study}/instances?Modality=SR", role="reader")
         self.assertEqual(qido.status, 200, qido.text())
-        listed = {i["00080018"]["Value"][0] for i in qido.json()}
-        self.assertEqual(listed, set(reports))
+        self.assertEqual({i["00080018"]["Value"][0] for i in qido.json()}, {report_uid})
+
+        # A late view of the study: a revised report with all three images, naming the first.
+        late = pydicom.dcmread(str(late_file), stop_before_pixels=True)
+        stored = self.server.store([late_file])
+        self.assertTrue(stored.ok, stored.describe())
+        revised = wait_for(lambda: self.in_one_report(study, 3, {report_uid}), timeout=60)
+        self.assertIsNotNone(revised, f"{self.results(study)}\n{self.server.log_tail()}")
+        revised_uid = revised[0]["report_sop_instance_uid"]
+        revised_id = wait_for(lambda: self.pacs.find_instance(revised_uid), timeout=60)
+        self.assertIsNotNone(revised_id, self.server.log_tail())
+        sr = self.check_report(out, revised_id, revised_uid,
+                               {**sources, str(late.SOPInstanceUID): late})
+        self.assertEqual(sr.InstanceNumber, 2)
+        self.assertEqual([str(i.ReferencedSOPInstanceUID)
+                          for e in sr.PredecessorDocumentsSequence
+                          for s in e.ReferencedSeriesSequence
+                          for i in s.ReferencedSOPSequence], [report_uid])
+        self.assertIsNotNone(wait_for(lambda: self.web_pacs.find_instance(revised_uid), timeout=60))
 
         # The online endpoint gives the stored result's findings for the same image.
         some_uid, some_file = next((str(pydicom.dcmread(str(f), stop_before_pixels=True)
@@ -179,7 +187,7 @@ class AiPipelineTest(unittest.TestCase):
         self.assertEqual(missing.status, 404)
         stats = http_request(self.server.http_port, "GET", "/ai/v1/stats", role="reader").json()
         row = stats["models"][0]
-        self.assertEqual((row["results"], row["reviewed"], row["agreed"]), (len(files), 1, 1))
+        self.assertEqual((row["results"], row["reviewed"], row["agreed"]), (3, 1, 1))
         detail = http_request(self.server.http_port, "GET", f"/ai/v1/results/{rid}",
                               role="reader").json()
         self.assertEqual(detail["reviews"][0]["comment"], "nodule seen")
@@ -202,6 +210,33 @@ class AiPipelineTest(unittest.TestCase):
         self.assertEqual(len(events), 1, audit.stdout)
         self.assertEqual(events[0]["actor"], "e2e-admin")
         self.assertEqual(events[0]["outcome"], "success")
+
+    def check_report(self, out: Path, orthanc_id: str, report_uid: str, sources: dict):
+        """The report as Orthanc holds it: parsed with pydicom and dsrdump, in the sources'
+        study, listing exactly `sources` (SOP Instance UID -> data set) as evidence."""
+        import pydicom
+        path = out / f"{report_uid}.dcm"
+        path.write_bytes(self.pacs.instance_file(orthanc_id))
+        sr = pydicom.dcmread(str(path))
+        self.assertEqual(sr.SOPClassUID, COMPREHENSIVE_SR)
+        self.assertEqual(sr.Modality, "SR")
+        source = next(iter(sources.values()))
+        self.assertEqual(sr.StudyInstanceUID, source.StudyInstanceUID)
+        self.assertEqual(sr.PatientID, source.PatientID)
+        referenced = {str(item.ReferencedSOPInstanceUID)
+                      for e in sr.CurrentRequestedProcedureEvidenceSequence
+                      for s in e.ReferencedSeriesSequence
+                      for item in s.ReferencedSOPSequence}
+        self.assertEqual(referenced, set(sources))
+        text = sr_text(sr)
+        self.assertIn(MODEL, text)
+        self.assertEqual(text.count("synthetic_lesion"), len(sources))
+        dump = subprocess.run(["dsrdump", "+Pu", str(path)], capture_output=True, text=True,
+                              timeout=30)
+        self.assertEqual(dump.returncode, 0, dump.stderr)
+        for uid in sources:
+            self.assertIn(uid, dump.stdout)
+        return sr
 
 
 def sr_text(ds) -> str:

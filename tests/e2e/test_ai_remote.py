@@ -46,7 +46,7 @@ class RemoteEngineTest(unittest.TestCase):
 
         server_b = StrataServer(self.id() + ".b", config={
             "ai": {"engine": "kserve-v2", "remote_url": f"http://{harness.HOST}:{server_a.http_port}",
-                   "remote_token_env": TOKEN_ENV}},
+                   "remote_token_env": TOKEN_ENV, "report_settle_ms": 200}},
             env={TOKEN_ENV: harness.TEST_TOKENS["reader"]})
         server_b.start()
         self.addCleanup(server_b.stop)
