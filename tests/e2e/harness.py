@@ -214,6 +214,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` passes (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
 def wait_port_open(port: int, timeout: float = 10.0, host: str = HOST) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,26 +18,15 @@ from __future__ import annotations
 import csv
 import math
 import sys
-import time
 import unittest
 from pathlib import Path
 
 import harness
-from harness import StrataServer, http_request
+from harness import StrataServer, http_request, wait_for
 
 MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo-chest-anomaly"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 GRID = 8  # the demo card's heatmap.grid
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 class AiHeatmapTest(unittest.TestCase):

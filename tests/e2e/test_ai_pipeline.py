@@ -24,7 +24,7 @@ import unittest
 from pathlib import Path
 
 import harness
-from harness import Orthanc, StrataServer, http_request
+from harness import Orthanc, StrataServer, http_request, wait_for
 
 MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo-chest-anomaly"
 MODEL = "demo-chest-anomaly"
@@ -35,16 +35,6 @@ def register_model(server: StrataServer) -> harness.ToolResult:
     return harness.run_tool([harness.strata_bin(), "model", "register", "--config",
                              str(server.config_path), "--onnx", str(MODEL_DIR / "model.onnx"),
                              "--card", str(MODEL_DIR / "model_card.json"), "--by", "e2e-admin"])
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 class AiPipelineTest(unittest.TestCase):
