@@ -482,11 +482,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if os.environ.get(NETNS_MARK) != "1" and not args.no_unshare:
-        env = dict(os.environ, **{NETNS_MARK: "1"})
-        os.execvpe("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-    if not args.no_unshare:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    ib.enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     os.environ["TCP_NODELAY"] = "1"
     root = args.work_dir or tempfile.mkdtemp(prefix="strata-ai-bench-")
     os.makedirs(root, exist_ok=True)

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -288,11 +287,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if os.environ.get(NETNS_MARK) != "1" and not args.no_unshare:
-        env = dict(os.environ, **{NETNS_MARK: "1"})
-        os.execvpe("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-    if not args.no_unshare:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    ib.enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     os.environ["TCP_NODELAY"] = "1"
     root = tempfile.mkdtemp(prefix="strata-dicomweb-bench-")
     started = datetime.datetime.now(datetime.timezone.utc)

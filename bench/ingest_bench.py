@@ -712,13 +712,21 @@ def parse_args():
     return args
 
 
+
+def enter_private_netns(mark, script, no_unshare):
+    """Re-executes `script` under `unshare -n` (a network namespace with only loopback, which
+    is then brought up) unless the environment variable `mark` says it runs there already or
+    `no_unshare` says the caller is isolated by other means."""
+    if no_unshare:
+        return
+    if os.environ.get(mark) != "1":
+        env = dict(os.environ, **{mark: "1"})
+        os.execvpe("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(script)] + sys.argv[1:], env)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
 def main():
     args = parse_args()
-    if os.environ.get(NETNS_MARK) != "1" and not args.no_unshare:
-        env = dict(os.environ, **{NETNS_MARK: "1"})
-        os.execvpe("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-    if not args.no_unshare:
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     # Debian's DCMTK leaves Nagle on unless this is set; it applies to storescu/findscu/storescp
     # and to Orthanc, which uses the same DCMTK network layer.
     os.environ["TCP_NODELAY"] = "1"

@@ -319,16 +319,19 @@ Result<size_t> AiPipeline::RouteOnce() {
       spec.kind = kInferJob;
       spec.idempotency_key = std::string(kInferJob) + "/" + model.name + "/" + model.version + "/" +
                              (per_series ? "series/" + instance.series_uid : instance.sop_uid);
-      spec.payload = payload.dump();
       spec.max_attempts = options_.max_attempts;
       if (per_series) {
         // Each new instance of the series moves the start later: the job runs once no
-        // instance arrived for series_stable_after.
-        spec.not_before_ms = NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           rule->series_stable_after)
-                                           .count();
+        // instance arrived for series_stable_after. The worker checks the catalog again
+        // (DeferUnstableSeries), with the stable time the job carries.
+        const int64_t stable_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(rule->series_stable_after)
+                .count();
+        payload["series_stable_ms"] = stable_ms;
+        spec.not_before_ms = NowMs() + stable_ms;
         spec.postpone_existing = true;
       }
+      spec.payload = payload.dump();
       specs.push_back(std::move(spec));
     }
   }
@@ -350,6 +353,8 @@ Result<size_t> AiPipeline::InferOnce(const std::string& worker) {
   STRATA_ASSIGN_OR_RETURN(auto leased,
                           jobs_.Lease({kInferJob}, options_.max_batch, options_.lease, worker));
   if (leased.empty()) return size_t{0};
+  const size_t leased_count = leased.size();
+  std::erase_if(leased, [&](const jobs::Job& job) { return DeferUnstableSeries(worker, job); });
   // Group by model version, in lease order.
   std::map<std::pair<std::string, std::string>, std::vector<jobs::Job>> groups;
   for (auto& job : leased) {
@@ -374,7 +379,54 @@ Result<size_t> AiPipeline::InferOnce(const std::string& worker) {
       log::Warn("ai_batch_failed", {{"model", model_key.first}, {"error", run.ToString()}});
     }
   }
-  return leased.size();
+  return leased_count;
+}
+
+bool AiPipeline::DeferUnstableSeries(const std::string& worker, const jobs::Job& job) {
+  nlohmann::json p = nlohmann::json::parse(job.payload, nullptr, false);
+  if (!p.is_object() || !Text(p, "sop_instance_uid").empty()) return false;  // per instance
+  const std::string series_uid = Text(p, "series_instance_uid");
+  int64_t stable_ms = 0;
+  if (auto it = p.find("series_stable_ms"); it != p.end() && it->is_number_integer()) {
+    stable_ms = it->get<int64_t>();
+  } else {
+    // A job routed before jobs carried the time: the model's per-series rules decide.
+    for (const auto& rule : options_.rules) {
+      if (rule.model == Text(p, "model") && rule.mode == RunMode::kPerSeries) {
+        stable_ms = std::max<int64_t>(
+            stable_ms,
+            std::chrono::duration_cast<std::chrono::milliseconds>(rule.series_stable_after)
+                .count());
+      }
+    }
+  }
+  if (stable_ms <= 0 || series_uid.empty()) return false;
+  std::optional<catalog::SeriesActivity> activity;
+  Status read = catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
+    STRATA_ASSIGN_OR_RETURN(activity, txn.SeriesActivityOf(series_uid));
+    return OkStatus();
+  });
+  if (!read.ok()) {
+    Count(&PipelineCounters::failures);
+    jobs_.Fail(job.id, worker, read.ToString(), RetryAt(job.attempts)).IgnoreError();
+    return true;
+  }
+  // An unknown series runs now and fails there ("no longer stored").
+  if (!activity) return false;
+  // Both times as this server sees them: the catalog's receipt time was stamped by ingest.
+  const int64_t stable_at_ms = activity->last_received_ms + stable_ms;
+  const int64_t now_ms = NowMs();
+  if (stable_at_ms <= now_ms) return false;
+  log::Info("ai_series_not_stable", {{"job", job.id},
+                                     {"series_instance_uid", series_uid},
+                                     {"last_received_ms", activity->last_received_ms},
+                                     {"due_in_ms", stable_at_ms - now_ms}});
+  Status rescheduled = jobs_.Reschedule(job.id, worker, stable_at_ms);
+  if (!rescheduled.ok()) {
+    // The lease was lost: whoever holds the job now checks again.
+    log::Warn("ai_series_reschedule_failed", {{"job", job.id}, {"error", rescheduled.ToString()}});
+  }
+  return true;
 }
 
 Status AiPipeline::RunJobs(const std::string& worker, const std::shared_ptr<Loaded>& model,

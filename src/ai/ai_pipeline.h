@@ -10,6 +10,9 @@
 // whose idempotency key names the instance and model version, so replaying the outbox after a
 // crash enqueues nothing twice. Workers lease jobs (a crashed worker's lease expires and
 // another takes the job), group leased jobs of one model into batches, and record each result.
+// A per-series job runs on a stable series only: the router postpones it with each new
+// instance, and the worker checks the catalog's SeriesActivity before running it (a series that
+// received an instance less than the rule's stable time ago puts the job back until then).
 //
 // One SR per study and model version, listing every image's findings. After recording results
 // a worker enqueues the study's report job, due report_settle later; each further image of the
@@ -165,6 +168,10 @@ class AiPipeline {
   struct PendingImage;
 
   Result<std::shared_ptr<Loaded>> Load(const std::string& name, const std::string& version);
+  // For a leased per-series job whose series received an instance less than its rule's
+  // series_stable_after ago (the catalog's SeriesActivity against NowMs()): reschedules it to
+  // the series' last receipt plus that time and returns true. False: the job may run now.
+  bool DeferUnstableSeries(const std::string& worker, const jobs::Job& job);
   Status RunJobs(const std::string& worker, const std::shared_ptr<Loaded>& model,
                  std::vector<jobs::Job>& batch);
   // Enqueues the report jobs of the batch's studies; a failure fails the images' jobs.

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "ai/derived_uid.h"
@@ -479,6 +481,68 @@ TEST_F(AiPipelineTest, EachScoredImageGetsOneHeatMapInItsStudy) {
   EXPECT_EQ(Locate(HeatmapSopUid(model_.name, model_.version, files[1].sop_instance_uid)).size(),
             1u);
   EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, 3u);
+}
+
+// The catalog's series state decides, not only the router's postponements: a per-series job
+// that comes due while its series is still receiving (here the router never saw the later
+// images, as when a postponement is lost) is put back to the series' last receipt plus the
+// rule's stable time, without using up an attempt, and runs then on the whole series.
+TEST_F(AiPipelineTest, APerSeriesJobDueBeforeTheSeriesIsStableWaitsForTheCatalog) {
+  constexpr int64_t kT = 1718452800000;
+  auto now = std::make_shared<std::atomic<int64_t>>(kT);
+  auto clock = [now] { return now->load(); };
+  ingest::IngestOptions ingest_options;
+  ingest_options.now_ms = clock;
+  ingest_ = ingest::CreateIngestService(*catalog_, *blobs_, ingest_options);
+  jobs::SqliteJobQueueOptions queue_options;
+  queue_options.now_ms = clock;
+  jobs_ = jobs::OpenSqliteJobQueue((dir_ / "jobs-clocked.sqlite").string(), queue_options).value();
+  AiPipelineOptions options = Options();
+  options.now_ms = clock;
+  RoutingRule rule;
+  rule.model = model_.name;
+  rule.mode = RunMode::kPerSeries;
+  rule.series_stable_after = std::chrono::seconds(60);
+  options.rules = {rule};
+  auto& pipeline = Pipeline(options);
+
+  synth::Options synth_options;
+  synth_options.seed = 11;
+  synth_options.lesion_fraction = 1.0;
+  synth_options.patients = 1;
+  synth_options.studies_per_patient = 1;
+  synth_options.series_per_study = 1;
+  synth_options.instances_per_series = 3;
+  std::vector<synth::GeneratedFile> files;
+  ASSERT_TRUE(synth::ForEachFile(synth_options, [&](synth::GeneratedFile& f) -> Status {
+                files.push_back(f);
+                return OkStatus();
+              }).ok());
+  ASSERT_EQ(files.size(), 3u);
+
+  Store(files[0]);
+  ASSERT_GT(pipeline.RouteOnce().value(), 0u);  // the series' job, due at kT + 60 s
+  now->store(kT + 30000);
+  Store(files[1]);
+  Store(files[2]);  // not routed: the job is not postponed
+  now->store(kT + 60000);
+  EXPECT_EQ(pipeline.InferOnce("worker").value(), 1u);  // leased, then put back
+  auto jobs = jobs_->List({}).value();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, jobs::JobState::kPending);
+  EXPECT_EQ(jobs[0].not_before_ms, kT + 30000 + 60000);
+  EXPECT_EQ(jobs[0].attempts, 0);
+  EXPECT_TRUE(records_->ListResults({})->empty());
+  EXPECT_EQ(pipeline.InferOnce("worker").value(), 0u);  // not due again yet
+
+  now->store(kT + 90000);
+  EXPECT_EQ(pipeline.InferOnce("worker").value(), 1u);
+  for (const auto& f : files) {
+    ResultFilter filter;
+    filter.sop_uid = f.sop_instance_uid;
+    EXPECT_EQ(records_->ListResults(filter)->size(), 1u) << f.sop_instance_uid;
+  }
+  EXPECT_EQ(jobs_->Counts(kInferJob)->succeeded, 1u);
 }
 
 }  // namespace

@@ -174,7 +174,25 @@ struct DeletedStudy {
   bool held = false;
 };
 
-// Soft-deleted studies are invisible to Find, Locate, Versions and Counts.
+// A series' receiving activity: when it last received an instance (a new instance or a new
+// version of one; a duplicate changes nothing). A series is "stable" once it has received
+// nothing for some time: per-series AI runs wait for that, and lifecycle passes may too.
+struct SeriesActivity {
+  std::string study_uid;
+  std::string series_uid;
+  std::string modality;
+  uint64_t num_instances = 0;    // current versions
+  int64_t last_received_ms = 0;  // InstanceRecord::received_at_ms of the latest receipt (Unix ms)
+};
+
+// Where a StableSeries page ended: the last row's last_received_ms and series_uid.
+struct SeriesActivityCursor {
+  int64_t last_received_ms = 0;
+  std::string series_uid;
+};
+
+// Soft-deleted studies are invisible to Find, Locate, Versions, Counts, SeriesActivityOf and
+// StableSeries.
 class ReadTxn {
  public:
   virtual ~ReadTxn() = default;
@@ -229,12 +247,26 @@ class ReadTxn {
   // Soft-deleted studies that may be purged at `now_ms`: deleted at least `min_age_ms` ago,
   // not under legal hold and not under retention on now's UTC date.
   virtual Result<std::vector<DeletedStudy>> PurgeCandidates(int64_t now_ms, int64_t min_age_ms) = 0;
+
+  // The receiving activity of one series; nullopt when unknown or in a soft-deleted study.
+  virtual Result<std::optional<SeriesActivity>> SeriesActivityOf(const std::string& series_uid) = 0;
+
+  // Up to `limit` series that received nothing at or after `received_before_ms` (quiet since
+  // then), quietest first: in (last_received_ms, series_uid) order, starting after `after`
+  // (nullopt for the first page; pass the previous page's last row to continue). Series of
+  // soft-deleted studies are left out. Paging is stable: a series that receives an instance
+  // meanwhile only leaves the result.
+  virtual Result<std::vector<SeriesActivity>> StableSeries(
+      int64_t received_before_ms, const std::optional<SeriesActivityCursor>& after,
+      size_t limit) = 0;
 };
 
 class WriteTxn : public ReadTxn {
  public:
   // Records one stored object. Identical data set (same SOP Instance UID and sha256 as the
   // current version) → kDuplicate; a different one → kNewVersion, or kAlreadyExists under kReject.
+  // kStored and kNewVersion also move the series' last_received_ms (SeriesActivity) to
+  // record.received_at_ms, never back.
   // The instance must agree with existing study/series rows on their parents (a series cannot move
   // to another study): otherwise kFailedPrecondition. On failure the transaction is exactly as
   // before the call (the write is isolated, e.g. by a savepoint), so a batch can go on.

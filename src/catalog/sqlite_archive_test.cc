@@ -221,7 +221,8 @@ TEST(SqliteArchiveStateTest, MigratesAVersionOneCatalog) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TABLE consumer_cursors; DROP TABLE archive_state;"
-                         " DROP INDEX studies_deleted;"
+                         " DROP INDEX studies_deleted; DROP INDEX series_by_last_received;"
+                         " ALTER TABLE series DROP COLUMN last_received_ms;"
                          " ALTER TABLE studies DROP COLUMN retention_until;"
                          " ALTER TABLE studies DROP COLUMN legal_hold;"
                          " ALTER TABLE studies DROP COLUMN hold_reason;"

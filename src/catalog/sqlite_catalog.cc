@@ -57,6 +57,14 @@ class SqliteReads : public Base {
   Result<std::vector<DeletedStudy>> PurgeCandidates(int64_t now_ms, int64_t min_age_ms) override {
     return sqlite::ReadDeletedStudies(conn_, now_ms, min_age_ms);
   }
+  Result<std::optional<SeriesActivity>> SeriesActivityOf(const std::string& series_uid) override {
+    return sqlite::ReadSeriesActivity(conn_, series_uid);
+  }
+  Result<std::vector<SeriesActivity>> StableSeries(int64_t received_before_ms,
+                                                   const std::optional<SeriesActivityCursor>& after,
+                                                   size_t limit) override {
+    return sqlite::ReadStableSeries(conn_, received_before_ms, after, limit);
+  }
   Result<CatalogCounts> Counts() override { return sqlite::ReadCounts(conn_); }
   Result<std::vector<ChangeEntry>> Changes(const ChangeQuery& query) override {
     return sqlite::ReadChanges(conn_, query);

@@ -50,6 +50,13 @@ Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
                                                      const std::string& after_blob_key,
                                                      size_t limit);
 
+// See ReadTxn::SeriesActivityOf and StableSeries (sqlite_series.cc).
+Result<std::optional<SeriesActivity>> ReadSeriesActivity(Connection& conn,
+                                                         const std::string& series_uid);
+Result<std::vector<SeriesActivity>> ReadStableSeries(
+    Connection& conn, int64_t received_before_ms, const std::optional<SeriesActivityCursor>& after,
+    size_t limit);
+
 // See WriteTxn::AdvanceConsumerCursor. REQUIRES: a write transaction is open on `conn`.
 Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_t seq);
 

@@ -225,6 +225,11 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
       .Bind(18, id)
       .Bind(19, seq);
   STRATA_RETURN_IF_ERROR(insert.Run());
+  // A new instance or version is a receipt: the series is active again (never moved back, so
+  // a late-arriving record with an older time does not make a series look quieter).
+  STRATA_ASSIGN_OR_RETURN(Stmt activity, conn.Prepare("UPDATE series SET last_received_ms ="
+                                                      " max(last_received_ms, ?) WHERE id = ?"));
+  STRATA_RETURN_IF_ERROR(activity.Bind(1, record.received_at_ms).Bind(2, series->id).Run());
 
   if (current) return OkStatus();  // a new version of a counted instance
   const int64_t add_study = new_study ? 1 : 0, add_series = new_series ? 1 : 0;

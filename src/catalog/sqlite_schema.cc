@@ -157,14 +157,23 @@ constexpr const char* k0004LastAccess = R"sql(
 ALTER TABLE archive_state ADD COLUMN last_access_ms INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 5: when each series last received an instance (a new instance or a new version),
+// maintained by PutInstance, so that "stable series" (quiet since some time) are an index range
+// rather than a scan of instances. Existing series are backfilled from their instances' receive
+// times (every version counts, as it would have when it was put).
+constexpr const char* k0005SeriesActivity = R"sql(
+ALTER TABLE series ADD COLUMN last_received_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE series SET last_received_ms = coalesce(
+  (SELECT max(received_at_ms) FROM instances WHERE instances.series_pk = series.id), 0);
+CREATE INDEX series_by_last_received ON series (last_received_ms, series_uid);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
   static const auto* const kMigrations = new std::vector<Migration>{
-      {1, k0001Init},
-      {2, k0002ArchiveState},
-      {3, k0003Retention},
-      {4, k0004LastAccess},
+      {1, k0001Init},       {2, k0002ArchiveState},   {3, k0003Retention},
+      {4, k0004LastAccess}, {5, k0005SeriesActivity},
   };
   return *kMigrations;
 }

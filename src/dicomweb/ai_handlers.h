@@ -16,6 +16,7 @@ Response HandleAiResult(ai::AiPipeline& ai, Request& request);
 Response HandleAiReview(ai::AiPipeline& ai, Request& request);
 Response HandleAiStats(ai::AiPipeline& ai, Request& request);
 Response HandleAiJobs(ai::AiPipeline& ai, Request& request);
+Response HandleAiJobRetry(ai::AiPipeline& ai, Request& request);
 Response HandleKServeMetadata(ai::AiPipeline& ai, Request& request);
 Response HandleKServeInfer(ai::AiPipeline& ai, Request& request);
 Response HandleKServeHealth(Request& request);

@@ -75,12 +75,14 @@ Response JsonOk(int status, const json& body) {
   return Response::Json(status, body.dump(), "application/json");
 }
 
-Result<int64_t> PathId(const Request& request) {
+// `what` names the id in the error: "result", "job".
+Result<int64_t> PathId(const Request& request, const std::string& what = "result") {
   auto it = request.path_params.find("id");
   const std::string text = it == request.path_params.end() ? "" : it->second;
   auto id = ParseNonNegative("id", text);
-  if (!id.ok())
-    return InvalidArgument("result id must be a non-negative integer, not '" + text + "'");
+  if (!id.ok()) {
+    return InvalidArgument(what + " id must be a non-negative integer, not '" + text + "'");
+  }
   return id;
 }
 
@@ -304,6 +306,16 @@ Response HandleAiJobs(ai::AiPipeline& ai, Request& request) {
                    {"updated", FormatUtcMs(job.updated_at_ms)}});
   }
   return JsonOk(200, {{"jobs", out}});
+}
+
+Response HandleAiJobRetry(ai::AiPipeline& ai, Request& request) {
+  auto id = PathId(request, "job");
+  if (!id.ok()) return Response::Error(id.status());
+  // Only a failed job goes back to pending (attempts reset); anything else is refused.
+  Status retried = ai.jobs().Retry(*id);
+  if (!retried.ok()) return Response::Error(retried);
+  ai.Notify();
+  return JsonOk(200, {{"id", *id}, {"state", "pending"}});
 }
 
 Response HandleKServeMetadata(ai::AiPipeline& ai, Request& request) {

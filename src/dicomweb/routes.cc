@@ -1,8 +1,10 @@
 // The route table of /dicomweb and the DicomWebServer that owns the HTTP listener.
+#include <chrono>
 #include <utility>
 
 #include "dicomweb/ai_handlers.h"
 #include "dicomweb/handlers.h"
+#include "dicomweb/series_activity.h"
 
 namespace strata::dicomweb {
 namespace {
@@ -73,6 +75,17 @@ class BeastDicomWebServer : public DicomWebServer {
           [s](Request& r) { return HandleDeleteStudy(*s, r); });
     route("GET", "/changefeed", Role::kReader, "changefeed.read",
           [s](Request& r) { return HandleChangeFeed(*s, r); });
+    // The catalog's series state (when each series last received an instance), for operators
+    // and for checking what per-series AI runs and lifecycle passes will see.
+    auto now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    route("GET", "/admin/v1/series/{series}/activity", Role::kAdmin, "admin.series_activity",
+          [s, now_ms](Request& r) { return HandleSeriesActivity(s->catalog, r, now_ms()); });
+    route("GET", "/admin/v1/series", Role::kAdmin, "admin.series_stable",
+          [s, now_ms](Request& r) { return HandleStableSeries(s->catalog, r, now_ms()); });
     if (options.admin_status) {
       route("GET", "/admin/v1/status", Role::kAdmin, "admin.status",
             [status = options.admin_status](Request&) {
@@ -85,8 +98,9 @@ class BeastDicomWebServer : public DicomWebServer {
   }
 
   // /ai/v1 and the KServe v2 (Open Inference Protocol) routes. Any authenticated user may
-  // read results and review them (the reviewer is the token's name); the job list is for
-  // admins. KServe health carries no data and answers without credentials, for probes.
+  // read results and review them (the reviewer is the token's name); the job list and retrying a
+  // failed job are for admins. KServe health carries no data and answers without credentials, for
+  // probes.
   template <typename Route>
   void AddAiRoutes(Route& route, ai::AiPipeline& ai, ingest::IngestService& ingest) {
     ai::AiPipeline* a = &ai;
@@ -105,6 +119,8 @@ class BeastDicomWebServer : public DicomWebServer {
           [a](Request& r) { return HandleAiStats(*a, r); });
     route("GET", "/ai/v1/jobs", Role::kAdmin, "ai.jobs",
           [a](Request& r) { return HandleAiJobs(*a, r); });
+    route("POST", "/ai/v1/jobs/{id}/retry", Role::kAdmin, "ai.job_retry",
+          [a](Request& r) { return HandleAiJobRetry(*a, r); });
     http_.AddRoute("GET", "/v2/health/live", HandleKServeHealth);
     http_.AddRoute("GET", "/v2/health/ready", HandleKServeHealth);
     auto metadata = [a](Request& r) { return HandleKServeMetadata(*a, r); };

@@ -143,6 +143,39 @@ class AccessControlTest(E2ETestCase):
             self.assertEqual(r.status, 400, bad)
             self.assertTrue(r.text(), bad)
 
+    def test_admin_series_state(self):
+        self.assertEqual(self.stow("writer").status, 200)
+        ds = pydicom.dcmread(self.files[0], stop_before_pixels=True)
+        path = f"/admin/v1/series/{ds.SeriesInstanceUID}/activity"
+        self.assertEqual(harness.http_request(self.port, "GET", path, role=None).status, 401)
+        self.assertEqual(harness.http_request(self.port, "GET", path, role="reader").status, 403)
+        r = harness.http_request(self.port, "GET", path + "?quiet_seconds=0", role="admin")
+        self.assertEqual(r.status, 200, r.text())
+        state = r.json()
+        self.assertEqual(state["study_instance_uid"], ds.StudyInstanceUID)
+        self.assertEqual(state["modality"], ds.Modality)
+        self.assertGreaterEqual(state["instances"], 1)
+        self.assertTrue(state["last_received"].endswith("Z"))
+        self.assertLessEqual(state["last_received_ms"], time.time() * 1000 + 1000)
+        self.assertTrue(state["stable"])
+        unknown = harness.http_request(self.port, "GET", "/admin/v1/series/9.9.9/activity",
+                                       role="admin")
+        self.assertEqual(unknown.status, 404)
+        # Every series is stable for 0 s; none (received in this run) for a day.
+        listed = harness.http_request(self.port, "GET", "/admin/v1/series?stable_for_seconds=0",
+                                      role="admin").json()
+        self.assertIn(ds.SeriesInstanceUID, [s["series_instance_uid"] for s in listed["series"]])
+        day = harness.http_request(self.port, "GET", "/admin/v1/series?stable_for_seconds=86400",
+                                   role="admin").json()
+        self.assertEqual(day["series"], [])
+        self.assertEqual(harness.http_request(self.port, "GET", "/admin/v1/series",
+                                              role="admin").status, 400)
+        for _ in range(50):  # audited like every route; the writer commits in the background
+            if self.audit_records("--action", "admin.series_activity"):
+                break
+            time.sleep(0.1)
+        self.assertTrue(self.audit_records("--action", "admin.series_activity"))
+
     def test_audit_records_dicomweb_and_dimse_accesses(self):
         self.assertEqual(self.stow("writer").status, 200)
         self.assertEqual(self.stow("reader").status, 403)

@@ -188,6 +188,15 @@ class AiPipelineTest(unittest.TestCase):
         self.assertEqual({j["state"] for j in jobs.json()["jobs"]}, {"succeeded"}, jobs.text())
         self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/jobs",
                                       role="reader").status, 403)
+        # Only a failed job can be retried; the refusal says why.
+        done_job = jobs.json()["jobs"][0]["id"]
+        retry = http_request(self.server.http_port, "POST", f"/ai/v1/jobs/{done_job}/retry")
+        self.assertEqual(retry.status, 409, retry.text())
+        self.assertIn("not failed", retry.text())
+        self.assertEqual(http_request(self.server.http_port, "POST", "/ai/v1/jobs/999999/retry").status,
+                         404)
+        self.assertEqual(http_request(self.server.http_port, "POST", f"/ai/v1/jobs/{done_job}/retry",
+                                      role="reader").status, 403)
         self.assertEqual(http_request(self.server.http_port, "GET", "/ai/v1/results",
                                       role=None).status, 401)
 
