@@ -86,7 +86,10 @@ try {
                shownHeight: Math.round(rect.height), levels: levels.size, litSamples: lit };
     });
     const framesOk = report.requests.some((r) => r.path.includes('/frames/') && r.status === 200);
-    if (report.canvas && report.canvas.levels >= 16 && report.canvas.litSamples > 100 && framesOk) {
+    // Under load the study browser's thumbnail can be drawn before the viewport's canvas
+    // exists: only a canvas the size of a viewport counts.
+    const viewportSized = report.canvas && report.canvas.shownWidth >= 400;
+    if (viewportSized && report.canvas.levels >= 16 && report.canvas.litSamples > 100 && framesOk) {
       report.drawn = true;
       break;
     }
