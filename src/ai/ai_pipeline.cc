@@ -152,10 +152,22 @@ void AiPipeline::Wake() {
   wake_.notify_all();
 }
 
-bool AiPipeline::Wait(std::chrono::milliseconds delay) {
+void AiPipeline::Notify() {
+  {
+    std::lock_guard lock(mutex_);
+    ++route_generation_;
+  }
+  wake_.notify_all();
+}
+
+bool AiPipeline::Wait(std::chrono::milliseconds delay, bool router) {
   std::unique_lock lock(mutex_);
-  uint64_t generation = wake_generation_;
-  wake_.wait_for(lock, delay, [&] { return stopping_ || wake_generation_ != generation; });
+  const uint64_t generation = wake_generation_;
+  const uint64_t route_generation = route_generation_;
+  wake_.wait_for(lock, delay, [&] {
+    return stopping_ || wake_generation_ != generation ||
+           (router && route_generation_ != route_generation);
+  });
   return !stopping_;
 }
 
@@ -173,13 +185,15 @@ void AiPipeline::Start() {
                     {{"role", std::string_view(role)}, {"error", done.status().ToString()}});
           Count(&PipelineCounters::failures);
         }
+        const std::string_view name(role);
         if (done.ok() && *done > 0) {
-          if (std::string_view(role) != "worker") Wake();
+          // The router wakes the others itself, only when it enqueued jobs (RouteOnce).
+          if (name != "worker" && name != "router") Wake();
           std::lock_guard lock(mutex_);
           if (stopping_) return;
           continue;
         }
-        if (!Wait(idle ? idle() : options_.poll_interval)) return;
+        if (!Wait(idle ? idle() : options_.poll_interval, name == "router")) return;
       }
     };
   };
@@ -281,6 +295,7 @@ Result<size_t> AiPipeline::RouteOnce() {
   std::vector<catalog::ChangeEntry> entries;
   STRATA_RETURN_IF_ERROR(catalog_.Read([&](catalog::ReadTxn& txn) -> Status {
     STRATA_ASSIGN_OR_RETURN(cursor, txn.ConsumerCursor(options_.consumer));
+    cursor = std::max(cursor, routed_through_);
     STRATA_ASSIGN_OR_RETURN(entries, txn.Changes({cursor, options_.router_batch, {}, {}}));
     return OkStatus();
   }));
@@ -340,11 +355,19 @@ Result<size_t> AiPipeline::RouteOnce() {
     uint64_t created = 0;
     for (const auto& o : outcomes) created += o.created ? 1 : 0;
     Count(&PipelineCounters::jobs_enqueued, created);
+    if (created > 0) Wake();
   }
   // Jobs first, then the cursor: a crash in between re-enqueues, which the keys make harmless.
+  // For the same reason the cursor of events that enqueued nothing (every event while no model
+  // is active) is written at most once a second rather than in a commit of its own each.
   const int64_t last = entries.back().seq;
-  STRATA_RETURN_IF_ERROR(catalog_.Write(
-      [&](catalog::WriteTxn& txn) { return txn.AdvanceConsumerCursor(options_.consumer, last); }));
+  routed_through_ = last;
+  if (!specs.empty() || NowMs() - cursor_written_ms_ >= 1000) {
+    STRATA_RETURN_IF_ERROR(catalog_.Write([&](catalog::WriteTxn& txn) {
+      return txn.AdvanceConsumerCursor(options_.consumer, last);
+    }));
+    cursor_written_ms_ = NowMs();
+  }
   Count(&PipelineCounters::routed_events, entries.size());
   return entries.size();
 }

@@ -131,7 +131,7 @@ class AiPipeline {
 
   // New outbox events exist (ingest committed): the router runs now rather than at its next
   // poll. Cheap; callable from any thread.
-  void Notify() { Wake(); }
+  void Notify();
 
   // One router step: routes up to router_batch outbox events. Returns how many events it moved
   // past. For tests and the router thread (must not run concurrently with it).
@@ -207,8 +207,9 @@ class AiPipeline {
   // How long the reporter sleeps when nothing is due: until the next report job is due (a
   // study's settle time), at most poll_interval.
   std::chrono::milliseconds ReporterIdle();
-  // Waits up to `delay` or until woken or stopping; false when stopping.
-  bool Wait(std::chrono::milliseconds delay);
+  // Waits up to `delay` or until woken (the router by Notify too) or stopping; false when
+  // stopping.
+  bool Wait(std::chrono::milliseconds delay, bool router);
   void Count(uint64_t PipelineCounters::*field, uint64_t n = 1);
 
   catalog::Catalog& catalog_;
@@ -221,6 +222,11 @@ class AiPipeline {
   // For STOW-RS deliveries; null without notify_stow.
   std::unique_ptr<blob::HttpClient> http_;
 
+  // The router's position beyond its durable cursor, and when it last wrote that cursor
+  // (RouteOnce only).
+  int64_t routed_through_ = 0;
+  int64_t cursor_written_ms_ = 0;
+
   std::mutex models_mutex_;
   std::map<std::string, std::shared_ptr<Loaded>> models_;  // by "name\nversion"
 
@@ -228,6 +234,7 @@ class AiPipeline {
   std::condition_variable wake_;
   bool stopping_ = false;
   uint64_t wake_generation_ = 0;
+  uint64_t route_generation_ = 0;  // bumped by Notify: new events for the router
   PipelineCounters counters_;
   std::vector<std::thread> threads_;
 };

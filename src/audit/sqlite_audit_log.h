@@ -3,6 +3,7 @@
 // DELETE on the table; the hash chain detects edits made around them.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,9 @@ namespace strata::audit {
 struct SqliteAuditLogOptions {
   size_t max_queued = 10000;  // Record() waits beyond this
   size_t max_batch = 1000;    // events per transaction
+  // How long a transaction waits for more events before it commits (Flush() cuts it short);
+  // events are recorded asynchronously either way.
+  std::chrono::milliseconds linger{10};
 };
 
 // Opens (creating if needed) the audit database at `path` and starts its writer.

@@ -1,5 +1,6 @@
 #include "ingest/ingest_service.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,17 @@ using catalog::PutOutcome;
 
 std::string BaseKey(const dicom::InstanceMetadata& m) {
   return "dicom/" + m.study_instance_uid + "/" + m.series_instance_uid + "/" + m.sop_instance_uid;
+}
+
+// Starts writing the staged file to disk while it is parsed and hashed, so that the fsync
+// before the acknowledgement has less left to wait for. Only a hint: the fsync reports errors.
+void BeginWriteback(const std::string& path) {
+#ifdef __linux__
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::close(fd);
+#endif
 }
 
 int64_t SystemNowMs() {
@@ -111,6 +123,7 @@ class IngestServiceImpl final : public IngestService {
   }
 
   Result<IngestResult> IngestStaged(const IngestRequest& request) {
+    BeginWriteback(request.staged_path);
     auto read = dicom::ReadInstance(request.staged_path);
     if (!read.ok()) return ExplainUnreadable(read.status());
     dicom::ParsedInstance parsed = std::move(read).value();
