@@ -391,6 +391,40 @@ TEST_F(AiPipelineTest, InactiveModelsAndOtherModalitiesAreNotRun) {
   EXPECT_EQ(jobs_->Counts("")->pending + jobs_->Counts("")->succeeded, 0u);
 }
 
+TEST_F(AiPipelineTest, EventsThatEnqueueNothingMoveTheDurableCursorAtMostOnceASecond) {
+  ASSERT_TRUE(records_->Deactivate(model_.name).ok());
+  int64_t now = 1'000'000;
+  AiPipelineOptions options = Options();
+  options.now_ms = [&] { return now; };
+  auto& pipeline = Pipeline(options);
+  auto durable_cursor = [&] {
+    int64_t cursor = -1;
+    EXPECT_TRUE(catalog_
+                    ->Read([&](catalog::ReadTxn& txn) -> Status {
+                      STRATA_ASSIGN_OR_RETURN(cursor, txn.ConsumerCursor(options.consumer));
+                      return OkStatus();
+                    })
+                    .ok());
+    return cursor;
+  };
+  auto files = DemoStudy();
+  ASSERT_GE(files.size(), 2u);
+  Store(files[0]);
+  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);  // the first write of this router
+  const int64_t first = durable_cursor();
+  EXPECT_GT(first, 0);
+  Store(files[1]);
+  now += 500;
+  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);
+  EXPECT_EQ(durable_cursor(), first);           // routed, not yet recorded
+  EXPECT_EQ(pipeline.RouteOnce().value(), 0u);  // and not routed twice
+  now += 600;
+  Store(DemoStudy(8)[0]);
+  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);
+  EXPECT_GT(durable_cursor(), first);  // a second later the cursor is written again
+  EXPECT_EQ(jobs_->Counts("")->pending, 0u);
+}
+
 TEST_F(AiPipelineTest, UndeliverableReportsStayQueuedWithTheReason) {
   StoreDemoStudy();
   AiPipelineOptions options = Options();

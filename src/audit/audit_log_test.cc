@@ -127,6 +127,29 @@ TEST_F(AuditLogTest, ConcurrentRecordersLoseNothing) {
   EXPECT_EQ((*log)->Verify()->first_broken_seq, 0);
 }
 
+// Batches wait for company (linger), but never keep a Flush(), a full queue or closing waiting.
+TEST_F(AuditLogTest, LingerEndsAtFlushFullQueueAndClose) {
+  SqliteAuditLogOptions options;
+  options.linger = std::chrono::hours(1);  // a test that waited for it would time out
+  options.max_queued = 4;
+  {
+    auto log = OpenSqliteAuditLog(path_, options);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 3; ++i) (*log)->Record(Event("a", "qido.studies"));
+    ASSERT_TRUE((*log)->Flush().ok());
+    AuditFilter all;
+    EXPECT_EQ((*log)->Read(all)->size(), 3u);
+    for (int i = 0; i < 10; ++i) (*log)->Record(Event("b", "dimse.store"));  // fills the queue
+    for (int i = 0; i < 2; ++i) (*log)->Record(Event("c", "dimse.echo"));
+  }  // closing commits what is queued at once
+  auto log = OpenSqliteAuditLog(path_);
+  ASSERT_TRUE(log.ok());
+  auto v = (*log)->Verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->records, 15);
+  EXPECT_EQ(v->first_broken_seq, 0);
+}
+
 // Two writers on one file stand for two processes (the CLI beside `strata serve`): the chain
 // continues from whatever the other committed.
 TEST_F(AuditLogTest, TwoWritersOnOneFileKeepOneChain) {

@@ -177,7 +177,8 @@ class SqliteAuditLog : public AuditLog {
       // A small batch waits a little for company: under a steady stream of stores the log
       // then costs one commit (and one fsync) per linger instead of one per event.
       wake_writer_.wait_for(lock, options_.linger, [&] {
-        return queue_.size() >= options_.max_batch || stopping_ || flush_target_ > committed_;
+        return queue_.size() >= std::min(options_.max_batch, options_.max_queued) || stopping_ ||
+               flush_target_ > committed_;
       });
       std::vector<AuditEvent> batch;
       while (!queue_.empty() && batch.size() < options_.max_batch) {

@@ -31,8 +31,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 // A streamed response body goes out in chunks of this size, each one hand-off to the I/O
-// threads (Await): 64 KiB chunks made that hand-off the cost of a whole-study WADO-RS. One
-// buffer per response being written, so memory stays bounded by the worker threads.
+// threads (Await): a whole-study WADO-RS of 600 MB took 9,000 of them at 64 KiB. One buffer
+// per response being written, so memory stays bounded by the worker threads.
 constexpr size_t kChunkBytes = 512 * 1024;
 constexpr uint32_t kHeaderLimit = 64 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
