@@ -7,8 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
+#include "core/testing/read_file.h"
 #include "inference/engine_factory.h"
 #include "inference/preprocess.h"
 #include "synth/synth.h"
@@ -19,11 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModelDir = STRATA_DEMO_MODEL_DIR;
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 class HeatmapCaptureTest : public ::testing::Test {
  protected:
@@ -110,7 +105,7 @@ TEST_F(HeatmapCaptureTest, TheDemoModelsHeatPeaksAtTheLesionAndRepeatsExactly) {
     const std::string b = (dir_ / "b.dcm").string();
     ASSERT_TRUE(dicom::WriteHeatmapSc(*capture, a).ok());
     ASSERT_TRUE(dicom::WriteHeatmapSc(*again, b).ok());
-    EXPECT_EQ(ReadBytes(a), ReadBytes(b));
+    EXPECT_EQ(testing::ReadFileBytes(a), testing::ReadFileBytes(b));
     ++checked;
   }
   EXPECT_EQ(checked, 4);

@@ -11,23 +11,16 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "blob/file_blob_store.h"
 #include "catalog/catalog_test_util.h"
+#include "core/testing/read_file.h"
 
 namespace strata::archive {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // The archive store double: a FileBlobStore that keeps what Put was asked for (the file
 // store itself has no tiers or metadata), and, after `pass_puts` more puts, fails the next
@@ -190,7 +183,9 @@ class ArchiverTest : public ::testing::Test {
     return lag.ok() ? *lag : ArchiveLag();
   }
 
-  std::string ArchivedBytes(const std::string& key) { return ReadFile(dir_ + "/archive/" + key); }
+  std::string ArchivedBytes(const std::string& key) {
+    return testing::ReadFileBytes(dir_ + "/archive/" + key);
+  }
 
   int PutCalls() {
     std::lock_guard<std::mutex> lock(archive_->mutex_);

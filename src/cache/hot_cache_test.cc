@@ -10,12 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "archive/archiver.h"
 #include "blob/file_blob_store.h"
 #include "catalog/catalog_test_util.h"
+#include "core/testing/read_file.h"
 
 namespace strata::cache {
 namespace {
@@ -39,13 +39,6 @@ int64_t SystemNow() {
   return std::chrono::duration_cast<milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
 }
 
 // Forwards to a store and counts opens, which take `open_delay` (to make misses overlap).
@@ -177,7 +170,7 @@ class HotCacheTest : public ::testing::Test {
   std::string ReadThroughCache(const std::string& key) {
     auto object = cache_->Open(key);
     EXPECT_TRUE(object.ok()) << object.status().ToString();
-    return object.ok() ? ReadFile((*object)->path()) : std::string();
+    return object.ok() ? testing::ReadFileBytes((*object)->path()) : std::string();
   }
 
   EvictionReport Evict() {
@@ -487,7 +480,7 @@ TEST_F(HotCacheTest, ConcurrentMissesFetchOnce) {
   for (int i = 0; i < 8; ++i) {
     readers.emplace_back([&] {
       auto object = cache_->Open(a);
-      if (object.ok() && ReadFile((*object)->path()) == kHundred) ++identical;
+      if (object.ok() && testing::ReadFileBytes((*object)->path()) == kHundred) ++identical;
     });
   }
   for (auto& reader : readers) reader.join();

@@ -15,12 +15,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/testing/read_file.h"
 #include "dicom/testing/test_files.h"
 
 namespace strata::dicom {
@@ -29,11 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kComprehensiveSr = "1.2.840.10008.5.1.4.1.1.88.33";
-
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string Get(DcmItem& item, const DcmTagKey& key) {
   OFString value;
@@ -240,17 +235,17 @@ TEST_F(FindingsSrTest, SameReportGivesByteIdenticalFiles) {
   // DCMTK stamps the clock with second resolution; a second later it would differ.
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   ASSERT_TRUE(WriteFindingsSr(Report(), Out("b.dcm")).ok());
-  const std::string a = ReadBytes(Out("a.dcm"));
+  const std::string a = strata::testing::ReadFileBytes(Out("a.dcm"));
   EXPECT_FALSE(a.empty());
-  EXPECT_EQ(a, ReadBytes(Out("b.dcm")));
+  EXPECT_EQ(a, strata::testing::ReadFileBytes(Out("b.dcm")));
   // Overwriting an existing file (a retry) gives the same bytes too.
   ASSERT_TRUE(WriteFindingsSr(Report(), Out("a.dcm")).ok());
-  EXPECT_EQ(a, ReadBytes(Out("a.dcm")));
+  EXPECT_EQ(a, strata::testing::ReadFileBytes(Out("a.dcm")));
   // And any change of input changes the output.
   FindingsReport changed = Report();
   changed.images[0].findings[0].probability = 0.876;
   ASSERT_TRUE(WriteFindingsSr(changed, Out("c.dcm")).ok());
-  EXPECT_NE(a, ReadBytes(Out("c.dcm")));
+  EXPECT_NE(a, strata::testing::ReadFileBytes(Out("c.dcm")));
 }
 
 TEST_F(FindingsSrTest, ARevisionListsTheReportsItReplaces) {
@@ -390,8 +385,8 @@ TEST_F(FindingsSrTest, ExternalReadersParseIt) {
   if (fs::exists("/usr/bin/dsrdump")) {
     ran = true;
     const std::string cmd = "/usr/bin/dsrdump " + out + " > " + Out("dump.txt") + " 2>&1";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << ReadBytes(Out("dump.txt"));
-    const std::string dump = ReadBytes(Out("dump.txt"));
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << strata::testing::ReadFileBytes(Out("dump.txt"));
+    const std::string dump = strata::testing::ReadFileBytes(Out("dump.txt"));
     EXPECT_NE(dump.find("Comprehensive SR"), std::string::npos) << dump;
     EXPECT_NE(dump.find("pneumothorax"), std::string::npos) << dump;
     EXPECT_EQ(dump.find("Warning"), std::string::npos) << dump;
@@ -421,7 +416,7 @@ TEST_F(FindingsSrTest, ExternalReadersParseIt) {
     const int rc = std::system(cmd.c_str());
     if (!(WIFEXITED(rc) && WEXITSTATUS(rc) == 77)) {
       ran = true;
-      EXPECT_EQ(rc, 0) << ReadBytes(Out("py.txt"));
+      EXPECT_EQ(rc, 0) << strata::testing::ReadFileBytes(Out("py.txt"));
     }
   }
   if (!ran) GTEST_SKIP() << "neither dsrdump nor pydicom installed";

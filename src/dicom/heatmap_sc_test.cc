@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
+
+#include "core/testing/read_file.h"
 
 namespace strata::dicom {
 namespace {
@@ -21,11 +21,6 @@ namespace fs = std::filesystem;
 
 const std::string kCrStorage = "1.2.840.10008.5.1.4.1.1.1";
 const std::string kSourceUid = "1.2.3.4.5.6.7";
-
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string Get(DcmItem& item, const DcmTagKey& key) {
   OFString value;
@@ -184,7 +179,7 @@ TEST_F(HeatmapScTest, TheSameCaptureGivesTheSameBytes) {
   const std::string b = (dir_ / "b.dcm").string();
   ASSERT_TRUE(WriteHeatmapSc(Capture(source), a).ok());
   ASSERT_TRUE(WriteHeatmapSc(Capture(source), b).ok());
-  EXPECT_EQ(ReadBytes(a), ReadBytes(b));
+  EXPECT_EQ(strata::testing::ReadFileBytes(a), strata::testing::ReadFileBytes(b));
   EXPECT_FALSE(fs::exists(a + ".tmp"));
 }
 
