@@ -160,13 +160,13 @@ void AiPipeline::Notify() {
   wake_.notify_all();
 }
 
-bool AiPipeline::Wait(std::chrono::milliseconds delay, bool router) {
+bool AiPipeline::Wait(std::chrono::milliseconds delay, bool wakes_on_ingest) {
   std::unique_lock lock(mutex_);
   const uint64_t generation = wake_generation_;
   const uint64_t route_generation = route_generation_;
   wake_.wait_for(lock, delay, [&] {
     return stopping_ || wake_generation_ != generation ||
-           (router && route_generation_ != route_generation);
+           (wakes_on_ingest && route_generation_ != route_generation);
   });
   return !stopping_;
 }
@@ -175,9 +175,12 @@ void AiPipeline::Start() {
   std::lock_guard start_lock(mutex_);
   if (!threads_.empty()) return;
   stopping_ = false;
+  // Each step that creates work for another thread wakes it itself (Wake()); only the router
+  // also wakes on new ingests (Notify()).
   auto loop = [this](const char* role, std::function<Result<size_t>()> step,
-                     std::function<std::chrono::milliseconds()> idle = nullptr) {
-    return [this, role, step = std::move(step), idle = std::move(idle)] {
+                     std::function<std::chrono::milliseconds()> idle = nullptr,
+                     bool wakes_on_ingest = false) {
+    return [this, role, step = std::move(step), idle = std::move(idle), wakes_on_ingest] {
       while (true) {
         Result<size_t> done = step();
         if (!done.ok()) {
@@ -185,15 +188,12 @@ void AiPipeline::Start() {
                     {{"role", std::string_view(role)}, {"error", done.status().ToString()}});
           Count(&PipelineCounters::failures);
         }
-        const std::string_view name(role);
         if (done.ok() && *done > 0) {
-          // The router wakes the others itself, only when it enqueued jobs (RouteOnce).
-          if (name != "worker" && name != "router") Wake();
           std::lock_guard lock(mutex_);
           if (stopping_) return;
           continue;
         }
-        if (!Wait(idle ? idle() : options_.poll_interval, name == "router")) return;
+        if (!Wait(idle ? idle() : options_.poll_interval, wakes_on_ingest)) return;
       }
     };
   };
@@ -208,7 +208,8 @@ void AiPipeline::Start() {
   }
   jobs_.ReleaseOwner(options_.worker_prefix + "reporter").status().IgnoreError();
   jobs_.ReleaseOwner(options_.worker_prefix + "notifier").status().IgnoreError();
-  threads_.emplace_back(loop("router", [this] { return RouteOnce(); }));
+  threads_.emplace_back(loop(
+      "router", [this] { return RouteOnce(); }, nullptr, true));
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     std::string name = WorkerName(i);
     threads_.emplace_back(loop("worker", [this, name] { return InferOnce(name); }));

@@ -207,9 +207,9 @@ class AiPipeline {
   // How long the reporter sleeps when nothing is due: until the next report job is due (a
   // study's settle time), at most poll_interval.
   std::chrono::milliseconds ReporterIdle();
-  // Waits up to `delay` or until woken (the router by Notify too) or stopping; false when
-  // stopping.
-  bool Wait(std::chrono::milliseconds delay, bool router);
+  // Waits up to `delay` or until woken (by Notify too when `wakes_on_ingest`) or stopping; false
+  // when stopping.
+  bool Wait(std::chrono::milliseconds delay, bool wakes_on_ingest);
   void Count(uint64_t PipelineCounters::*field, uint64_t n = 1);
 
   catalog::Catalog& catalog_;
