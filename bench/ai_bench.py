@@ -9,7 +9,7 @@ synthetic lesions):
              the same engine, worker threads, engine threads and batch size; images/s with
              preprocessing ("end_to_end") and on tensors prepared in advance ("inference_only").
   throughput a fresh `strata serve` (empty store, model registered with `strata model register`,
-             warmed up with two images): all N images are sent with storescu; the time runs from
+             warmed up with a full batch per worker): all N images are sent with storescu; the time runs from
              starting storescu to the server's `ai_report_stored` log line of the last report
              (server-side timestamps, so polling granularity does not count). Reports are per
              study, written once a study had no new result for ai.report_settle_ms
@@ -47,8 +47,7 @@ import ingest_bench as ib  # noqa: E402
 
 NETNS_MARK = "AI_BENCH_IN_NETNS"
 REPO = ib.REPO
-MODEL_DIR = os.path.join(REPO, "models", "demo-chest-anomaly")
-MODEL = "demo-chest-anomaly"
+DEMO_MODEL_DIR = os.path.join(REPO, "models", "demo-chest-anomaly")
 TOKEN = "ai-bench-token"
 AET = "STRATA"
 SEED = 21
@@ -86,7 +85,9 @@ def generate(args, root):
     sets = {}
     first = 0
     # demo: 2 chest views per patient; cr: 2 chest radiographs among 8 files per patient.
-    for name, count in (("warmup", 2), ("throughput", args.images), ("latency", args.latency_images)):
+    # Warm-up: a full batch per worker, as ai_raw_bench warms up before it measures.
+    warmup = args.workers * args.max_batch
+    for name, count in (("warmup", warmup), ("throughput", args.images), ("latency", args.latency_images)):
         out = os.path.join(root, name)
         # cr: not every patient has chest radiographs; retry with more patients until enough.
         patients = max(1, math.ceil(count / 2)) * (1 if args.preset == "demo" else 2)
@@ -171,10 +172,10 @@ class AiServer(ib.Server):
         self.log_offset = 0
         self.events = []
 
-    def register_model(self, strata_bin, heatmaps):
+    def register_model(self, strata_bin, model_dir, heatmaps):
         # The raw figures score images only, so by default the card's heat map (G*G + 1
         # inferences and a Secondary Capture per image) is left out to compare the same work.
-        with open(os.path.join(MODEL_DIR, "model_card.json")) as f:
+        with open(os.path.join(model_dir, "model_card.json")) as f:
             card = json.load(f)
         if not heatmaps:
             card.pop("heatmap", None)
@@ -182,7 +183,7 @@ class AiServer(ib.Server):
         with open(card_path, "w") as f:
             json.dump(card, f)
         res = subprocess.run([strata_bin, "model", "register", "--config", self.config,
-                              "--onnx", os.path.join(MODEL_DIR, "model.onnx"),
+                              "--onnx", os.path.join(model_dir, "model.onnx"),
                               "--card", card_path, "--by", "ai-bench"],
                              capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
@@ -231,16 +232,25 @@ class AiServer(ib.Server):
                 out.setdefault(e["report_sop_instance_uid"], parse_ts(e["ts"]))
         return out
 
-    def wait_reports(self, uids, timeout, poll=0.05):
+    def wait_reports(self, uids, timeout, poll=0.05, since=0):
         """Source SOP Instance UID -> server time of the report /ai/v1/results names for it,
         once every one of `uids` has a stored report. Results are read only when a new report
-        was logged. For a single image polled at once this is the first report covering it; for
-        many, the time the last of them was covered is the largest value."""
+        was logged and the reports logged from event `since` on (a mark taken before the images
+        were sent) cover as many instances as awaited. For a single image polled at once this is
+        the first report covering it; for many, the time the last of them was covered is the
+        largest value."""
         deadline = time.monotonic() + timeout
         seen = -1
         while True:
             times = self.report_times()
-            if len(times) != seen:
+            # Reading every result costs the server more than a log line; read them only once
+            # the reports logged from event `since` on cover as many instances as awaited.
+            covered = {}
+            for e in self.events[since:]:
+                if e.get("event") == "ai_report_stored":
+                    study = e.get("study_instance_uid")
+                    covered[study] = max(covered.get(study, 0), e.get("instances", 0))
+            if len(times) != seen and sum(covered.values()) >= len(uids):
                 seen = len(times)
                 query = f"instance={uids[0]}&" if len(uids) == 1 else ""
                 results = self.results(query)
@@ -277,7 +287,7 @@ def run_raw(args, files):
     """ai_raw_bench on `files` with the pipeline's configuration (and --raw-alt); `passes` over the
     files chosen so that the preprocess+inference phase lasts about --raw-min-seconds."""
     def once(passes, workers, engine_threads):
-        argv = [args.raw_bin, "--model-dir", MODEL_DIR, "--engine", args.engine, "--workers", str(workers),
+        argv = [args.raw_bin, "--model-dir", args.model_dir, "--engine", args.engine, "--workers", str(workers),
                 "--engine-threads", str(engine_threads), "--batch", str(args.max_batch), "--passes", str(passes)] + files
         res = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
         if res.returncode != 0:
@@ -328,7 +338,7 @@ def measure_drain(args, sets, workdir):
         store_all(server, [[p for p, _, _ in images]], workdir, "backlog")
     finally:
         server.stop()
-    server.register_model(args.strata_bin, args.heatmaps)
+    server.register_model(args.strata_bin, args.model_dir, args.heatmaps)
     server = AiServer(workdir, args, ai=True)
     try:
         uids = [u for _, u, _ in images]
@@ -344,8 +354,9 @@ def measure_drain(args, sets, workdir):
 def measure_pipeline(args, sets, workdir):
     server = AiServer(workdir, args)
     try:
-        server.register_model(args.strata_bin, args.heatmaps)
-        # Warm-up: the first job loads the model into the engine.
+        server.register_model(args.strata_bin, args.model_dir, args.heatmaps)
+        # Warm-up: the first job loads the model into the engine; full batches prepare the
+        # runtime's memory for the batch shape.
         warm = sets["warmup"]
         store_all(server, [[p for p, _, _ in warm]], workdir, "warmup")
         server.wait_reports([u for _, u, _ in warm], timeout=120)
@@ -355,10 +366,11 @@ def measure_pipeline(args, sets, workdir):
         files = sets["throughput"]
         uids = [u for _, u, _ in files]
         parts = ib.split_contiguous([p for p, _, _ in files], [1] * len(files), args.associations)
+        mark = len(server.new_events())
         t0 = time.time()
         store_all(server, parts, workdir, "throughput")
         t_acked = time.time()
-        times = server.wait_reports(uids, timeout=args.timeout)
+        times = server.wait_reports(uids, timeout=args.timeout, since=mark)
         cpu1 = server.cpu_seconds()
         t_last = max(times[u] for u in uids)
         t_first = min(t for t in server.report_times().values() if t >= t0)
@@ -450,6 +462,13 @@ def parse_args():
                    help="ai_raw_bench binary (ninja ai_raw_bench)")
     p.add_argument("--preset", default="demo", choices=["demo", "cr"],
                    help="demo: 320x256 chest CR (the demo model's data); cr: 2000x2500 CR, chest ones only")
+    p.add_argument("--model", default="demo", choices=["demo", "densenet121"],
+                   help="demo: the committed demo model (64x64 input, well under 1 ms per image); "
+                        "densenet121: the compute of a clinical classifier, untrained, written by "
+                        "bench/clinical_size_model.py (needs Debian's python3-torch)")
+    p.add_argument("--model-dir", default=None,
+                   help="any other model: a directory with model.onnx and model_card.json "
+                        "(overrides --model)")
     p.add_argument("--images", type=int, default=64, help="N, images in the throughput run")
     p.add_argument("--latency-images", type=int, default=20, help="images stored one at a time")
     p.add_argument("--latency-pause", type=float, default=1.0, help="seconds between latency images")
@@ -495,6 +514,13 @@ def main():
     }
     log(f"scratch: {root}; strata: {args.strata_bin}; raw: {args.raw_bin}")
     try:
+        if args.model_dir is None and args.model == "demo":
+            args.model_dir = DEMO_MODEL_DIR
+        elif args.model_dir is None:
+            args.model_dir = os.path.join(root, "model")
+            made = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "bench", "clinical_size_model.py"),
+                                   args.model_dir], capture_output=True, text=True, check=True)
+            log(f"model: {made.stdout.strip()}")
         sets, data = generate(args, os.path.join(root, "data"))
         results["data"] = dict(data, preset=args.preset, images=args.images, latency_images=args.latency_images)
         log(f"data: --preset {args.preset}, {data['rows_columns']} rows/columns, {data['file_bytes_mean']} bytes per file")

@@ -305,10 +305,9 @@ states the input size, the windowing (`from_file`, `fixed` center/width in modal
 `min_max`), MONOCHROME1 handling, resize method, per-channel mean/std, label names with decision
 thresholds, and the modalities, SOP classes and body parts it applies to. Validate it clinically
 and document its intended use, training data and performance before use; then register it with
-`strata model register <model.onnx> <model_card.json>` and activate the version (the model
-registry of issue 5, not yet built: it will store the file with its SHA-256 and keep every
-version). Until then, `src/inference` loads any such pair directly: `LoadModelCard` and
-`InferenceEngine::Load`.
+`strata model register --onnx model.onnx --card model_card.json --activate`: the registry
+stores the file with its SHA-256 and keeps every version, and `strata model list`, `activate`
+and `deactivate` manage them (docs/ai.md).
 """
 
 
