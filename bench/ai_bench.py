@@ -9,7 +9,7 @@ synthetic lesions):
              the same engine, worker threads, engine threads and batch size; images/s with
              preprocessing ("end_to_end") and on tensors prepared in advance ("inference_only").
   throughput a fresh `strata serve` (empty store, model registered with `strata model register`,
-             warmed up with a full batch per worker): all N images are sent with storescu; the time runs from
+             warmed up with three full batches per worker): all N images are sent with storescu; the time runs from
              starting storescu to the server's `ai_report_stored` log line of the last report
              (server-side timestamps, so polling granularity does not count). Reports are per
              study, written once a study had no new result for ai.report_settle_ms
@@ -85,8 +85,8 @@ def generate(args, root):
     sets = {}
     first = 0
     # demo: 2 chest views per patient; cr: 2 chest radiographs among 8 files per patient.
-    # Warm-up: a full batch per worker, as ai_raw_bench warms up before it measures.
-    warmup = args.workers * args.max_batch
+    # Warm-up: three full batches per worker, as ai_raw_bench warms up before it measures.
+    warmup = 3 * args.workers * args.max_batch
     for name, count in (("warmup", warmup), ("throughput", args.images), ("latency", args.latency_images)):
         out = os.path.join(root, name)
         # cr: not every patient has chest radiographs; retry with more patients until enough.

@@ -7,7 +7,7 @@
 //
 // W worker threads share one loaded model (as the pipeline's workers do) and take batches of up
 // to B files from a shared queue; each preprocesses its batch and makes one Run() call. Two
-// rates are measured, after a warm-up of one full batch per worker:
+// rates are measured, after a warm-up of three full batches per worker:
 //   end_to_end:     preprocess + inference of every file (files in the page cache);
 //   inference_only: Run() on tensors prepared in advance (the runtime alone).
 // Per-image preprocessing and per-batch Run() times are summed per phase so that the split of
@@ -161,11 +161,13 @@ int main(int argc, char** argv) {
     ++times.runs;
   };
 
-  // Warm-up, untimed: a full batch per worker, concurrently, as in the phases (session
-  // initialisation, the runtime's memory for the batch shape, page cache). A long-running
-  // server is past this point; a single small Run is not enough for large models.
+  // Warm-up, untimed: kWarmUpRounds full batches per worker, concurrently, as in the phases
+  // (session initialisation, the runtime's memory for the batch shape, page cache). A
+  // long-running server is past this point; with large models the first runs of each thread
+  // are up to three times slower.
+  constexpr size_t kWarmUpRounds = 3;
   PhaseTimes warm_up;
-  RunPhase(args, std::min<size_t>(n, static_cast<size_t>(args.workers) * args.batch),
+  RunPhase(args, std::min<size_t>(n, kWarmUpRounds * args.workers * args.batch),
            [&](size_t begin, size_t end) { preprocess_and_run(begin, end, warm_up); });
   if (failed) Die("warm-up failed");
 

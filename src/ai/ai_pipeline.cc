@@ -144,30 +144,22 @@ PipelineCounters AiPipeline::Counters() {
   return counters_;
 }
 
-void AiPipeline::Wake() {
+void AiPipeline::Wake(Role role) {
+  RoleSignal& signal = signals_[static_cast<size_t>(role)];
   {
     std::lock_guard lock(mutex_);
-    ++wake_generation_;
+    ++signal.generation;
   }
-  wake_.notify_all();
+  signal.cv.notify_all();
 }
 
-void AiPipeline::Notify() {
-  {
-    std::lock_guard lock(mutex_);
-    ++route_generation_;
-  }
-  wake_.notify_all();
-}
+void AiPipeline::Notify() { Wake(Role::kRouter); }
 
-bool AiPipeline::Wait(std::chrono::milliseconds delay, bool wakes_on_ingest) {
+bool AiPipeline::Wait(std::chrono::milliseconds delay, Role role) {
+  RoleSignal& signal = signals_[static_cast<size_t>(role)];
   std::unique_lock lock(mutex_);
-  const uint64_t generation = wake_generation_;
-  const uint64_t route_generation = route_generation_;
-  wake_.wait_for(lock, delay, [&] {
-    return stopping_ || wake_generation_ != generation ||
-           (wakes_on_ingest && route_generation_ != route_generation);
-  });
+  const uint64_t generation = signal.generation;
+  signal.cv.wait_for(lock, delay, [&] { return stopping_ || signal.generation != generation; });
   return !stopping_;
 }
 
@@ -175,17 +167,16 @@ void AiPipeline::Start() {
   std::lock_guard start_lock(mutex_);
   if (!threads_.empty()) return;
   stopping_ = false;
-  // Each step that creates work for another thread wakes it itself (Wake()); only the router
-  // also wakes on new ingests (Notify()).
-  auto loop = [this](const char* role, std::function<Result<size_t>()> step,
-                     std::function<std::chrono::milliseconds()> idle = nullptr,
-                     bool wakes_on_ingest = false) {
-    return [this, role, step = std::move(step), idle = std::move(idle), wakes_on_ingest] {
+  // Each step that creates work for other threads wakes only their role (Wake); ingest wakes
+  // the router (Notify). A thread sleeps when its step found nothing to do.
+  auto loop = [this](Role role, const char* name, std::function<Result<size_t>()> step,
+                     std::function<std::chrono::milliseconds()> idle = nullptr) {
+    return [this, role, name, step = std::move(step), idle = std::move(idle)] {
       while (true) {
         Result<size_t> done = step();
         if (!done.ok()) {
           log::Warn("ai_step_failed",
-                    {{"role", std::string_view(role)}, {"error", done.status().ToString()}});
+                    {{"role", std::string_view(name)}, {"error", done.status().ToString()}});
           Count(&PipelineCounters::failures);
         }
         if (done.ok() && *done > 0) {
@@ -193,7 +184,7 @@ void AiPipeline::Start() {
           if (stopping_) return;
           continue;
         }
-        if (!Wait(idle ? idle() : options_.poll_interval, wakes_on_ingest)) return;
+        if (!Wait(idle ? idle() : options_.poll_interval, role)) return;
       }
     };
   };
@@ -208,18 +199,18 @@ void AiPipeline::Start() {
   }
   jobs_.ReleaseOwner(options_.worker_prefix + "reporter").status().IgnoreError();
   jobs_.ReleaseOwner(options_.worker_prefix + "notifier").status().IgnoreError();
-  threads_.emplace_back(loop(
-      "router", [this] { return RouteOnce(); }, nullptr, true));
+  threads_.emplace_back(loop(Role::kRouter, "router", [this] { return RouteOnce(); }));
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     std::string name = WorkerName(i);
-    threads_.emplace_back(loop("worker", [this, name] { return InferOnce(name); }));
+    threads_.emplace_back(loop(Role::kWorker, "worker", [this, name] { return InferOnce(name); }));
   }
   threads_.emplace_back(loop(
-      "reporter", [this] { return ReportOnce(options_.worker_prefix + "reporter"); },
+      Role::kReporter, "reporter",
+      [this] { return ReportOnce(options_.worker_prefix + "reporter"); },
       [this] { return ReporterIdle(); }));
   if (!options_.notify.empty() || !options_.notify_stow.empty()) {
-    threads_.emplace_back(
-        loop("notifier", [this] { return NotifyOnce(options_.worker_prefix + "notifier"); }));
+    threads_.emplace_back(loop(Role::kNotifier, "notifier",
+                               [this] { return NotifyOnce(options_.worker_prefix + "notifier"); }));
   }
   log::Info("ai_pipeline_started",
             {{"workers", static_cast<int64_t>(options_.workers)},
@@ -235,7 +226,7 @@ void AiPipeline::Stop() {
     stopping_ = true;
     threads.swap(threads_);
   }
-  wake_.notify_all();
+  for (auto& signal : signals_) signal.cv.notify_all();
   for (auto& t : threads) t.join();
   if (!threads.empty()) log::Info("ai_pipeline_stopped");
 }
@@ -356,14 +347,15 @@ Result<size_t> AiPipeline::RouteOnce() {
     uint64_t created = 0;
     for (const auto& o : outcomes) created += o.created ? 1 : 0;
     Count(&PipelineCounters::jobs_enqueued, created);
-    if (created > 0) Wake();
+    if (created > 0) Wake(Role::kWorker);
   }
-  // Jobs first, then the cursor: a crash in between re-enqueues, which the keys make harmless.
-  // For the same reason the cursor of events that enqueued nothing (every event while no model
-  // is active) is written at most once a second rather than in a commit of its own each.
+  // Jobs first, then the cursor: a crash in between routes those events again, which the jobs'
+  // idempotency keys make harmless (and a result is recorded once per instance and model
+  // version). For the same reason the durable cursor is written at most once a second rather
+  // than in a catalog commit per step, which would cost an fsync per stored image.
   const int64_t last = entries.back().seq;
   routed_through_ = last;
-  if (!specs.empty() || NowMs() - cursor_written_ms_ >= 1000) {
+  if (NowMs() - cursor_written_ms_ >= 1000) {
     STRATA_RETURN_IF_ERROR(catalog_.Write([&](catalog::WriteTxn& txn) {
       return txn.AdvanceConsumerCursor(options_.consumer, last);
     }));
@@ -630,7 +622,7 @@ Status AiPipeline::EnqueueReports(const std::string& model, const std::string& v
   }
   if (specs.empty()) return OkStatus();
   STRATA_RETURN_IF_ERROR(jobs_.EnqueueAll(specs).status());
-  Wake();
+  Wake(Role::kReporter);
   return OkStatus();
 }
 
@@ -811,7 +803,7 @@ Status AiPipeline::EnqueueDeliveries(const ReportRecord& report) {
   }
   if (deliveries.empty()) return OkStatus();
   STRATA_RETURN_IF_ERROR(jobs_.EnqueueAll(deliveries).status());
-  Wake();
+  Wake(Role::kNotifier);
   return OkStatus();
 }
 

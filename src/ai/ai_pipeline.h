@@ -31,6 +31,7 @@
 // concurrently. Ownership: borrows every service, which must outlive the pipeline.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -203,13 +204,19 @@ class AiPipeline {
   int64_t RetryAt(int attempts) const;
   std::string WorkerName(int index) const;
   int64_t NowMs() const;
-  void Wake();
+  // The threads of a role sleep on their own condition variable, so waking one role does not
+  // wake the others.
+  enum class Role : size_t { kRouter, kWorker, kReporter, kNotifier, kCount };
+  struct RoleSignal {
+    uint64_t generation = 0;  // guarded by mutex_
+    std::condition_variable cv;
+  };
+  void Wake(Role role);
   // How long the reporter sleeps when nothing is due: until the next report job is due (a
   // study's settle time), at most poll_interval.
   std::chrono::milliseconds ReporterIdle();
-  // Waits up to `delay` or until woken (by Notify too when `wakes_on_ingest`) or stopping; false
-  // when stopping.
-  bool Wait(std::chrono::milliseconds delay, bool wakes_on_ingest);
+  // Waits up to `delay`, until `role` is woken, or until stopping; false when stopping.
+  bool Wait(std::chrono::milliseconds delay, Role role);
   void Count(uint64_t PipelineCounters::*field, uint64_t n = 1);
 
   catalog::Catalog& catalog_;
@@ -231,10 +238,8 @@ class AiPipeline {
   std::map<std::string, std::shared_ptr<Loaded>> models_;  // by "name\nversion"
 
   std::mutex mutex_;
-  std::condition_variable wake_;
   bool stopping_ = false;
-  uint64_t wake_generation_ = 0;
-  uint64_t route_generation_ = 0;  // bumped by Notify: new events for the router
+  std::array<RoleSignal, static_cast<size_t>(Role::kCount)> signals_;
   PipelineCounters counters_;
   std::vector<std::thread> threads_;
 };

@@ -391,12 +391,10 @@ TEST_F(AiPipelineTest, InactiveModelsAndOtherModalitiesAreNotRun) {
   EXPECT_EQ(jobs_->Counts("")->pending + jobs_->Counts("")->succeeded, 0u);
 }
 
-TEST_F(AiPipelineTest, EventsThatEnqueueNothingMoveTheDurableCursorAtMostOnceASecond) {
-  ASSERT_TRUE(records_->Deactivate(model_.name).ok());
+TEST_F(AiPipelineTest, TheDurableCursorMovesAtMostOnceASecond) {
   int64_t now = 1'000'000;
   AiPipelineOptions options = Options();
   options.now_ms = [&] { return now; };
-  auto& pipeline = Pipeline(options);
   auto durable_cursor = [&] {
     int64_t cursor = -1;
     EXPECT_TRUE(catalog_
@@ -409,20 +407,36 @@ TEST_F(AiPipelineTest, EventsThatEnqueueNothingMoveTheDurableCursorAtMostOnceASe
   };
   auto files = DemoStudy();
   ASSERT_GE(files.size(), 2u);
-  Store(files[0]);
-  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);  // the first write of this router
-  const int64_t first = durable_cursor();
-  EXPECT_GT(first, 0);
-  Store(files[1]);
-  now += 500;
-  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);
-  EXPECT_EQ(durable_cursor(), first);           // routed, not yet recorded
-  EXPECT_EQ(pipeline.RouteOnce().value(), 0u);  // and not routed twice
-  now += 600;
+  {
+    auto& pipeline = Pipeline(options);
+    Store(files[0]);
+    ASSERT_EQ(pipeline.RouteOnce().value(), 1u);  // the first write of this router
+    const int64_t first = durable_cursor();
+    EXPECT_GT(first, 0);
+    Store(files[1]);
+    now += 500;
+    ASSERT_EQ(pipeline.RouteOnce().value(), 1u);  // enqueues a job...
+    EXPECT_EQ(durable_cursor(), first);           // ...but does not record the cursor yet
+    EXPECT_EQ(pipeline.RouteOnce().value(), 0u);  // and does not route twice
+    EXPECT_EQ(jobs_->Counts("")->pending, 2u);
+  }
+  // A restart (or crash) within the second routes the second event again: its job exists
+  // under the same idempotency key, so nothing is added.
+  auto& restarted = Pipeline(options);
+  ASSERT_EQ(restarted.RouteOnce().value(), 1u);
+  EXPECT_EQ(jobs_->Counts("")->pending, 2u);
+  const int64_t second = durable_cursor();
+  // Events that enqueue nothing (no active model) follow the same rule.
+  ASSERT_TRUE(records_->Deactivate(model_.name).ok());
   Store(DemoStudy(8)[0]);
-  ASSERT_EQ(pipeline.RouteOnce().value(), 1u);
-  EXPECT_GT(durable_cursor(), first);  // a second later the cursor is written again
-  EXPECT_EQ(jobs_->Counts("")->pending, 0u);
+  now += 500;
+  ASSERT_EQ(restarted.RouteOnce().value(), 1u);
+  EXPECT_EQ(durable_cursor(), second);
+  now += 600;
+  Store(DemoStudy(9)[0]);
+  ASSERT_EQ(restarted.RouteOnce().value(), 1u);
+  EXPECT_GT(durable_cursor(), second);  // a second later the cursor is written again
+  EXPECT_EQ(jobs_->Counts("")->pending, 2u);
 }
 
 TEST_F(AiPipelineTest, UndeliverableReportsStayQueuedWithTheReason) {
