@@ -12,7 +12,7 @@ constexpr std::string_view kFailed = "failed";
 }  // namespace
 
 Result<int64_t> ReadConsumerCursor(Connection& conn, const std::string& consumer) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt,
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
                           conn.Prepare("SELECT last_seq FROM consumer_cursors WHERE consumer = ?"));
   stmt.Bind(1, consumer);
   STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -22,7 +22,8 @@ Result<int64_t> ReadConsumerCursor(Connection& conn, const std::string& consumer
 Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq) {
   OutboxBacklog backlog;
   {
-    STRATA_ASSIGN_OR_RETURN(Stmt count, conn.Prepare("SELECT count(*) FROM outbox WHERE seq > ?"));
+    STRATA_ASSIGN_OR_RETURN(Statement count,
+                            conn.Prepare("SELECT count(*) FROM outbox WHERE seq > ?"));
     count.Bind(1, after_seq);
     STRATA_ASSIGN_OR_RETURN(bool row, count.Step());
     if (row) backlog.events = static_cast<uint64_t>(count.Int(0));
@@ -30,7 +31,7 @@ Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq) {
   if (backlog.events == 0) return backlog;
   // seq is the rowid: the first row after the cursor is the oldest event, found by the key.
   STRATA_ASSIGN_OR_RETURN(
-      Stmt oldest,
+      Statement oldest,
       conn.Prepare("SELECT created_at_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1"));
   oldest.Bind(1, after_seq);
   STRATA_ASSIGN_OR_RETURN(bool row, oldest.Step());
@@ -41,7 +42,7 @@ Result<OutboxBacklog> ReadBacklog(Connection& conn, int64_t after_seq) {
 Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
                                                       const std::string& blob_key) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("SELECT sop_uid, outcome, archive_key, tier, etag, size_bytes,"
                    " archived_at_ms, error, last_access_ms FROM archive_state WHERE blob_key = ?"));
   stmt.Bind(1, blob_key);
@@ -63,7 +64,7 @@ Result<std::optional<ArchiveRecord>> ReadArchiveState(Connection& conn,
 
 Result<ArchiveCounts> ReadArchiveCounts(Connection& conn) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.Prepare("SELECT outcome, count(*) FROM archive_state GROUP BY outcome"));
+      Statement stmt, conn.Prepare("SELECT outcome, count(*) FROM archive_state GROUP BY outcome"));
   ArchiveCounts counts;
   while (true) {
     STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -81,7 +82,7 @@ Result<ArchiveCounts> ReadArchiveCounts(Connection& conn) {
 Result<std::vector<ArchiveRecord>> ReadArchiveStates(Connection& conn,
                                                      const std::string& after_blob_key,
                                                      size_t limit) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt,
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
                           conn.Prepare("SELECT blob_key, sop_uid, outcome, archive_key, tier, etag,"
                                        " size_bytes, archived_at_ms, error, last_access_ms"
                                        " FROM archive_state"
@@ -118,7 +119,7 @@ Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_
                               std::to_string(seq));
   }
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("INSERT INTO consumer_cursors (consumer, last_seq) VALUES (?, ?)"
                    " ON CONFLICT (consumer) DO UPDATE SET last_seq = excluded.last_seq"));
   return stmt.Bind(1, consumer).Bind(2, seq).Run();
@@ -127,7 +128,7 @@ Status WriteConsumerCursor(Connection& conn, const std::string& consumer, int64_
 Status WriteArchiveState(Connection& conn, const ArchiveRecord& record) {
   if (record.blob_key.empty()) return InvalidArgument("archive state without a blob key");
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("INSERT OR REPLACE INTO archive_state (blob_key, sop_uid, outcome, archive_key,"
                    " tier, etag, size_bytes, archived_at_ms, error, last_access_ms)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
@@ -147,8 +148,9 @@ Status WriteArchiveState(Connection& conn, const ArchiveRecord& record) {
 Status WriteAccess(Connection& conn, const std::vector<std::string>& blob_keys, int64_t at_ms) {
   for (const std::string& key : blob_keys) {
     // The cached statement, reset when `stmt` goes.
-    STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare("UPDATE archive_state SET last_access_ms = ?"
-                                                    " WHERE blob_key = ? AND last_access_ms < ?"));
+    STRATA_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare("UPDATE archive_state SET last_access_ms = ?"
+                                         " WHERE blob_key = ? AND last_access_ms < ?"));
     STRATA_RETURN_IF_ERROR(stmt.Bind(1, at_ms).Bind(2, key).Bind(3, at_ms).Run());
   }
   return OkStatus();

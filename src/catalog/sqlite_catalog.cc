@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include "catalog/sqlite_connection.h"
 #include "catalog/sqlite_ops.h"
 #include "catalog/sqlite_schema.h"
 #include "core/log.h"
+#include "sqlite/connection.h"
 
 namespace strata::catalog {
 namespace {
@@ -173,7 +173,7 @@ class SqliteCatalog final : public Catalog {
     Connection& writer = *catalog->writer_;
     STRATA_RETURN_IF_ERROR(ConfigureConnection(writer).WithContext("configure catalog " + path));
     if (!in_memory) {
-      STRATA_ASSIGN_OR_RETURN(sqlite::Stmt wal, writer.Prepare("PRAGMA journal_mode = WAL"));
+      STRATA_ASSIGN_OR_RETURN(sqlite::Statement wal, writer.Prepare("PRAGMA journal_mode = WAL"));
       STRATA_ASSIGN_OR_RETURN(bool row, wal.Step());
       if (!row || wal.Text(0) != "wal") {
         return Unavailable("catalog " + path + " cannot use write-ahead logging");
@@ -220,7 +220,7 @@ class SqliteCatalog final : public Catalog {
       Status status = RunGuarded<WriteTxn>(fn, txn);
       if (status.ok()) status = conn.Exec("COMMIT");
       // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY).
-      if (sqlite3_get_autocommit(conn.db()) == 0) conn.Exec("ROLLBACK").IgnoreError();
+      if (!conn.AutoCommit()) conn.Exec("ROLLBACK").IgnoreError();
       return status;
     });
   }
@@ -229,9 +229,9 @@ class SqliteCatalog final : public Catalog {
   SqliteCatalog() = default;
 
   static Status ConfigureConnection(Connection& conn) {
-    sqlite3_busy_timeout(conn.db(), kBusyTimeoutMs);
+    conn.SetBusyTimeout(kBusyTimeoutMs);
     // The first statement reads the header: a file that is not a database fails here.
-    STRATA_ASSIGN_OR_RETURN(sqlite::Stmt probe, conn.Prepare("PRAGMA schema_version"));
+    STRATA_ASSIGN_OR_RETURN(sqlite::Statement probe, conn.Prepare("PRAGMA schema_version"));
     return probe.Step().status();
   }
 

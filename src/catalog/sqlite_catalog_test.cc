@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "catalog/catalog_test_util.h"
-#include "catalog/sqlite_connection.h"
 
 namespace strata::catalog {
 namespace {
@@ -219,20 +218,6 @@ TEST(SqliteCatalogTest, AbortedTransactionIsRetriedFromScratch) {
   // Each attempt started from the rolled-back state.
   EXPECT_EQ(outcomes, (std::vector<PutOutcome>(3, PutOutcome::kStored)));
   EXPECT_EQ(CountsOf(*catalog).instances, 1u);
-}
-
-TEST(SqliteStatusTest, MapsResultCodes) {
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_BUSY, nullptr, "x").code(), StatusCode::kAborted);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_BUSY_SNAPSHOT, nullptr, "x").code(), StatusCode::kAborted);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_LOCKED, nullptr, "x").code(), StatusCode::kAborted);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_FULL, nullptr, "x").code(), StatusCode::kResourceExhausted);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_IOERR_FSYNC, nullptr, "x").code(),
-            StatusCode::kUnavailable);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_CORRUPT, nullptr, "x").code(), StatusCode::kDataLoss);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_NOTADB, nullptr, "x").code(), StatusCode::kDataLoss);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_CONSTRAINT_UNIQUE, nullptr, "x").code(),
-            StatusCode::kFailedPrecondition);
-  EXPECT_EQ(sqlite::SqliteStatus(SQLITE_MISUSE, nullptr, "x").code(), StatusCode::kInternal);
 }
 
 TEST(SqliteCatalogFileTest, DataPersistsAcrossReopen) {

@@ -189,7 +189,7 @@ void AppendStudySetCondition(dicom::Tag tag, const MatchRule& rule, MatchVr vr, 
   *where += " AND EXISTS (" + inner + ")";
 }
 
-void BindAll(Stmt& stmt, const std::vector<Param>& params) {
+void BindAll(Statement& stmt, const std::vector<Param>& params) {
   int index = 1;
   for (const Param& param : params) {
     if (const auto* text = std::get_if<std::string>(&param)) {
@@ -201,7 +201,7 @@ void BindAll(Stmt& stmt, const std::vector<Param>& params) {
 }
 
 Result<std::string> JoinColumn(Connection& conn, const std::string& sql, int64_t study_pk) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   stmt.Bind(1, study_pk);
   std::string joined;
   while (true) {
@@ -218,7 +218,7 @@ constexpr const char* kLocationColumns =
     " FROM instances i JOIN series se ON se.id = i.series_pk"
     " JOIN studies s ON s.id = se.study_pk";
 
-Result<std::vector<InstanceLocation>> ReadLocations(Stmt& stmt) {
+Result<std::vector<InstanceLocation>> ReadLocations(Statement& stmt) {
   std::vector<InstanceLocation> locations;
   while (true) {
     STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -290,7 +290,7 @@ Result<std::vector<QueryRow>> FindRows(Connection& conn, const Query& query) {
   std::vector<QueryRow> rows;
   std::vector<int64_t> study_pks;
   {
-    STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+    STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
     BindAll(stmt, params);
     while (true) {
       STRATA_ASSIGN_OR_RETURN(bool more, stmt.Step());
@@ -353,7 +353,7 @@ Result<std::vector<InstanceLocation>> LocateInstances(Connection& conn,
     params.push_back(sop_uid);
   }
   sql += " ORDER BY se.id, i.instance_seq";
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   BindAll(stmt, params);
   return ReadLocations(stmt);
 }
@@ -361,7 +361,7 @@ Result<std::vector<InstanceLocation>> LocateInstances(Connection& conn,
 Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn, const std::string& sop_uid,
                                                        bool include_deleted) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare(std::string(kLocationColumns) + " WHERE i.sop_uid = ?" +
                    (include_deleted ? "" : " AND s.deleted_at_ms = 0") + " ORDER BY i.version"));
   stmt.Bind(1, sop_uid);
@@ -370,7 +370,7 @@ Result<std::vector<InstanceLocation>> InstanceVersions(Connection& conn, const s
 
 Result<CatalogCounts> ReadCounts(Connection& conn) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("SELECT patients, studies, series, instances FROM totals WHERE id = 1"));
   STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return DataLoss("catalog totals row is missing");
@@ -384,7 +384,7 @@ Result<CatalogCounts> ReadCounts(Connection& conn) {
 
 Result<std::vector<ChangeEntry>> ReadChanges(Connection& conn, const ChangeQuery& query) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("SELECT seq, kind, payload, created_at_ms FROM outbox WHERE seq > ?"
                    " AND created_at_ms >= ? AND created_at_ms < ? ORDER BY seq LIMIT ?"));
   stmt.Bind(1, query.after_seq)

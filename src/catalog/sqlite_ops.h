@@ -9,9 +9,14 @@
 #include <vector>
 
 #include "catalog/catalog.h"
-#include "catalog/sqlite_connection.h"
+#include "sqlite/connection.h"
 
 namespace strata::catalog::sqlite {
+
+// The shared SQLite adapter's types, by their short names in the catalog's back end.
+using strata::sqlite::Connection;
+using strata::sqlite::SqliteStatus;
+using strata::sqlite::Statement;
 
 // See ReadTxn::Find. Person names match case-sensitively unless query.fuzzy_matching, which
 // folds ASCII case. Every key in SupportedKeys(level) is present in each row.

@@ -35,7 +35,7 @@ struct CurrentInstance {
 // A statement parameter: text or integer.
 using Value = std::variant<std::string_view, int64_t>;
 
-void BindValues(Stmt& stmt, std::initializer_list<Value> values) {
+void BindValues(Statement& stmt, std::initializer_list<Value> values) {
   int index = 1;
   for (const Value& value : values) {
     std::visit([&](auto v) { stmt.Bind(index++, v); }, value);
@@ -44,7 +44,7 @@ void BindValues(Stmt& stmt, std::initializer_list<Value> values) {
 
 Result<std::optional<Row>> SelectRow(Connection& conn, const std::string& sql,
                                      std::initializer_list<Value> params) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   BindValues(stmt, params);
   STRATA_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return std::optional<Row>();
@@ -53,7 +53,7 @@ Result<std::optional<Row>> SelectRow(Connection& conn, const std::string& sql,
 
 Result<int64_t> Insert(Connection& conn, const std::string& sql,
                        std::initializer_list<Value> params) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   BindValues(stmt, params);
   STRATA_RETURN_IF_ERROR(stmt.Run());
   return conn.LastInsertRowId();
@@ -70,8 +70,8 @@ Status FillBlanks(Connection& conn, const char* table, int64_t id,
            col + " END";
     any += (n == 0 ? "" : " OR ") + ("(" + col + " = '' AND " + param + " <> '')");
   }
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(std::string("UPDATE ") + table + " SET " + set +
-                                                  " WHERE id = ?1 AND (" + any + ")"));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(std::string("UPDATE ") + table + " SET " +
+                                                       set + " WHERE id = ?1 AND (" + any + ")"));
   stmt.Bind(1, id);
   for (size_t n = 0; n < columns.size(); ++n) {
     stmt.Bind(static_cast<int>(n + 2), *columns[n].second);
@@ -81,7 +81,7 @@ Status FillBlanks(Connection& conn, const char* table, int64_t id,
 
 Status AddCounts(Connection& conn, const char* sql, int64_t id,
                  std::initializer_list<int64_t> deltas) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   int index = 1;
   for (int64_t delta : deltas) stmt.Bind(index++, delta);
   stmt.Bind(index, id);
@@ -91,13 +91,14 @@ Status AddCounts(Connection& conn, const char* sql, int64_t id,
 Status AddSopClass(Connection& conn, int64_t study_pk, const std::string& sop_class,
                    int64_t delta) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt upsert, conn.Prepare("INSERT INTO study_sop_classes (study_pk, sop_class, num_instances)"
-                                " VALUES (?1, ?2, ?3) ON CONFLICT (study_pk, sop_class)"
-                                " DO UPDATE SET num_instances = num_instances + ?3"));
+      Statement upsert,
+      conn.Prepare("INSERT INTO study_sop_classes (study_pk, sop_class, num_instances)"
+                   " VALUES (?1, ?2, ?3) ON CONFLICT (study_pk, sop_class)"
+                   " DO UPDATE SET num_instances = num_instances + ?3"));
   STRATA_RETURN_IF_ERROR(upsert.Bind(1, study_pk).Bind(2, sop_class).Bind(3, delta).Run());
-  STRATA_ASSIGN_OR_RETURN(Stmt prune, conn.Prepare("DELETE FROM study_sop_classes WHERE"
-                                                   " study_pk = ? AND sop_class = ? AND"
-                                                   " num_instances <= 0"));
+  STRATA_ASSIGN_OR_RETURN(Statement prune, conn.Prepare("DELETE FROM study_sop_classes WHERE"
+                                                        " study_pk = ? AND sop_class = ? AND"
+                                                        " num_instances <= 0"));
   return prune.Bind(1, study_pk).Bind(2, sop_class).Run();
 }
 
@@ -177,7 +178,7 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
 
   // Rowids are assigned here so that instance_seq can equal the first version's rowid: a new
   // version keeps its instance's place in the result order.
-  STRATA_ASSIGN_OR_RETURN(Stmt next,
+  STRATA_ASSIGN_OR_RETURN(Statement next,
                           conn.Prepare("SELECT coalesce(max(id), 0) + 1 FROM instances"));
   STRATA_ASSIGN_OR_RETURN(bool has_row, next.Step());
   if (!has_row) return Internal("no next instance id");
@@ -187,7 +188,7 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
   if (current) {
     seq = current->seq;
     version = current->version + 1;
-    STRATA_ASSIGN_OR_RETURN(Stmt retire,
+    STRATA_ASSIGN_OR_RETURN(Statement retire,
                             conn.Prepare("UPDATE instances SET is_current = 0 WHERE id = ?"));
     STRATA_RETURN_IF_ERROR(retire.Bind(1, current->id).Run());
     if (current->sop_class != m.sop_class_uid) {
@@ -199,7 +200,7 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
   }
 
   STRATA_ASSIGN_OR_RETURN(
-      Stmt insert,
+      Statement insert,
       conn.Prepare("INSERT INTO instances (series_pk, sop_uid, version, is_current, sop_class,"
                    " transfer_syntax, blob_key, size_bytes, sha256, received_at_ms, source_ae,"
                    " instance_number, content_date, content_time, image_rows, image_columns,"
@@ -227,8 +228,9 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
   STRATA_RETURN_IF_ERROR(insert.Run());
   // A new instance or version is a receipt: the series is active again (never moved back, so
   // a late-arriving record with an older time does not make a series look quieter).
-  STRATA_ASSIGN_OR_RETURN(Stmt activity, conn.Prepare("UPDATE series SET last_received_ms ="
-                                                      " max(last_received_ms, ?) WHERE id = ?"));
+  STRATA_ASSIGN_OR_RETURN(Statement activity,
+                          conn.Prepare("UPDATE series SET last_received_ms ="
+                                       " max(last_received_ms, ?) WHERE id = ?"));
   STRATA_RETURN_IF_ERROR(activity.Bind(1, record.received_at_ms).Bind(2, series->id).Run());
 
   if (current) return OkStatus();  // a new version of a counted instance
@@ -242,7 +244,7 @@ Status WriteInstance(Connection& conn, const InstanceRecord& record,
 }
 
 Status RunSql(Connection& conn, const char* sql) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   return stmt.Run();
 }
 
@@ -289,7 +291,7 @@ Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& rec
   std::optional<CurrentInstance> current;
   {
     STRATA_ASSIGN_OR_RETURN(
-        Stmt stmt,
+        Statement stmt,
         conn.Prepare("SELECT id, instance_seq, version, series_pk, sha256, sop_class FROM instances"
                      " WHERE sop_uid = ? AND is_current = 1"));
     stmt.Bind(1, m.sop_instance_uid);
@@ -335,8 +337,8 @@ Result<PutOutcome> PutInstanceRecord(Connection& conn, const InstanceRecord& rec
 Status AppendOutboxEvent(Connection& conn, const OutboxEvent& event) {
   if (event.kind.empty()) return InvalidArgument("outbox event without a kind");
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.Prepare("INSERT INTO outbox (kind, payload, created_at_ms) VALUES (?, ?,"
-                              " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"));
+      Statement stmt, conn.Prepare("INSERT INTO outbox (kind, payload, created_at_ms) VALUES (?, ?,"
+                                   " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"));
   return stmt.Bind(1, event.kind).Bind(2, event.payload).Run();
 }
 

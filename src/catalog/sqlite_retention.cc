@@ -26,7 +26,7 @@ struct StudyRow {
 
 Result<std::optional<StudyRow>> SelectStudy(Connection& conn, const std::string& study_uid) {
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt,
+      Statement stmt,
       conn.Prepare("SELECT id, patient_pk, num_series, num_instances, retention_until, legal_hold,"
                    " hold_reason, hold_by, hold_at_ms, deleted_at_ms, deleted_by FROM studies"
                    " WHERE study_uid = ?"));
@@ -59,14 +59,15 @@ Result<StudyRow> RequireStudy(Connection& conn, const std::string& study_uid) {
 }
 
 Status Run(Connection& conn, const std::string& sql, std::initializer_list<int64_t> ints) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   int index = 1;
   for (int64_t v : ints) stmt.Bind(index++, v);
   return stmt.Run();
 }
 
 Result<int64_t> PatientStudies(Connection& conn, int64_t patient_pk) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare("SELECT num_studies FROM patients WHERE id = ?"));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
+                          conn.Prepare("SELECT num_studies FROM patients WHERE id = ?"));
   stmt.Bind(1, patient_pk);
   STRATA_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return DataLoss("patient row of a study is missing");
@@ -136,7 +137,7 @@ Result<std::vector<DeletedStudy>> ReadDeletedStudies(Connection& conn,
         " retention_until < ?2)";
   }
   sql += " ORDER BY deleted_at_ms, id";
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   if (purgeable_at_ms) {
     stmt.Bind(1, *purgeable_at_ms - min_age_ms).Bind(2, UtcDate(*purgeable_at_ms));
   }
@@ -159,7 +160,7 @@ Status WriteRetention(Connection& conn, const std::string& study_uid, const std:
     return InvalidArgument("retention date '" + until + "' is not a valid YYYYMMDD date");
   }
   STRATA_ASSIGN_OR_RETURN(StudyRow row, RequireStudy(conn, study_uid));
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt,
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
                           conn.Prepare("UPDATE studies SET retention_until = ? WHERE id = ?"));
   STRATA_RETURN_IF_ERROR(stmt.Bind(1, until).Bind(2, row.id).Run());
   return AppendProtectionEvent(conn, study_uid);
@@ -171,8 +172,9 @@ Status WriteLegalHold(Connection& conn, const std::string& study_uid, const std:
   if (by.empty()) return InvalidArgument("a legal hold needs the name of who sets it");
   STRATA_ASSIGN_OR_RETURN(StudyRow row, RequireStudy(conn, study_uid));
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.Prepare("UPDATE studies SET legal_hold = 1, hold_reason = ?, hold_by = ?,"
-                              " hold_at_ms = ? WHERE id = ?"));
+      Statement stmt,
+      conn.Prepare("UPDATE studies SET legal_hold = 1, hold_reason = ?, hold_by = ?,"
+                   " hold_at_ms = ? WHERE id = ?"));
   STRATA_RETURN_IF_ERROR(stmt.Bind(1, reason).Bind(2, by).Bind(3, now_ms).Bind(4, row.id).Run());
   return AppendProtectionEvent(conn, study_uid);
 }
@@ -200,7 +202,8 @@ Status SoftDelete(Connection& conn, const std::string& study_uid, const std::str
   }
   STRATA_RETURN_IF_ERROR(CheckUnprotected(row.protection, now_ms, "delete it"));
   STRATA_ASSIGN_OR_RETURN(
-      Stmt stmt, conn.Prepare("UPDATE studies SET deleted_at_ms = ?, deleted_by = ? WHERE id = ?"));
+      Statement stmt,
+      conn.Prepare("UPDATE studies SET deleted_at_ms = ?, deleted_by = ? WHERE id = ?"));
   STRATA_RETURN_IF_ERROR(
       stmt.Bind(1, std::max<int64_t>(now_ms, 1)).Bind(2, by).Bind(3, row.id).Run());
   STRATA_RETURN_IF_ERROR(MoveCounts(conn, row, -1));
@@ -234,8 +237,8 @@ Result<std::vector<std::string>> Purge(Connection& conn, const std::string& stud
   std::vector<std::string> keys;
   {
     STRATA_ASSIGN_OR_RETURN(
-        Stmt stmt, conn.Prepare("SELECT i.blob_key FROM instances i JOIN series se ON"
-                                " se.id = i.series_pk WHERE se.study_pk = ? ORDER BY i.id"));
+        Statement stmt, conn.Prepare("SELECT i.blob_key FROM instances i JOIN series se ON"
+                                     " se.id = i.series_pk WHERE se.study_pk = ? ORDER BY i.id"));
     stmt.Bind(1, row.id);
     while (true) {
       STRATA_ASSIGN_OR_RETURN(bool more, stmt.Step());

@@ -187,7 +187,7 @@ Status Migrate(Connection& conn) {
       int64_t current = 0;
       {
         STRATA_ASSIGN_OR_RETURN(
-            Stmt select, conn.Prepare("SELECT coalesce(max(version), 0) FROM schema_version"));
+            Statement select, conn.Prepare("SELECT coalesce(max(version), 0) FROM schema_version"));
         STRATA_ASSIGN_OR_RETURN(bool row, select.Step());
         if (row) current = select.Int(0);
       }
@@ -198,7 +198,7 @@ Status Migrate(Connection& conn) {
       if (current >= migration.version) return OkStatus();
       STRATA_RETURN_IF_ERROR(conn.Exec(migration.sql));
       STRATA_RETURN_IF_ERROR(conn.Exec("DELETE FROM schema_version"));
-      STRATA_ASSIGN_OR_RETURN(Stmt insert,
+      STRATA_ASSIGN_OR_RETURN(Statement insert,
                               conn.Prepare("INSERT INTO schema_version (version) VALUES (?)"));
       return insert.Bind(1, static_cast<int64_t>(migration.version)).Run();
     }();

@@ -7,10 +7,15 @@
 
 #include <vector>
 
-#include "catalog/sqlite_connection.h"
 #include "core/status.h"
+#include "sqlite/connection.h"
 
 namespace strata::catalog::sqlite {
+
+// The shared SQLite adapter's types, by their short names in the catalog's back end.
+using strata::sqlite::Connection;
+using strata::sqlite::SqliteStatus;
+using strata::sqlite::Statement;
 
 struct Migration {
   int version;      // 1, 2, ... in order

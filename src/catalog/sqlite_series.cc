@@ -14,7 +14,7 @@ constexpr const char* kSelectActivity =
     "SELECT st.study_uid, se.series_uid, se.modality, se.num_instances, se.last_received_ms"
     " FROM series se JOIN studies st ON st.id = se.study_pk";
 
-SeriesActivity ActivityRow(const Stmt& stmt) {
+SeriesActivity ActivityRow(const Statement& stmt) {
   SeriesActivity a;
   a.study_uid = stmt.Text(0);
   a.series_uid = stmt.Text(1);
@@ -28,7 +28,7 @@ SeriesActivity ActivityRow(const Stmt& stmt) {
 
 Result<std::optional<SeriesActivity>> ReadSeriesActivity(Connection& conn,
                                                          const std::string& series_uid) {
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt,
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
                           conn.Prepare(std::string(kSelectActivity) +
                                        " WHERE se.series_uid = ? AND st.deleted_at_ms = 0"));
   stmt.Bind(1, series_uid);
@@ -46,7 +46,7 @@ Result<std::vector<SeriesActivity>> ReadStableSeries(
                     " WHERE se.last_received_ms < ?1 AND st.deleted_at_ms = 0" +
                     (after ? " AND (se.last_received_ms, se.series_uid) > (?3, ?4)" : "") +
                     " ORDER BY se.last_received_ms, se.series_uid LIMIT ?2";
-  STRATA_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(sql));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   stmt.Bind(1, received_before_ms).Bind(2, static_cast<int64_t>(limit));
   if (after) stmt.Bind(3, after->last_received_ms).Bind(4, after->series_uid);
   std::vector<SeriesActivity> series;

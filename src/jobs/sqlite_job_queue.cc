@@ -11,14 +11,14 @@
 #include <utility>
 
 #include "core/log.h"
-#include "jobs/sqlite_db.h"
 #include "jobs/sqlite_job_schema.h"
+#include "sqlite/connection.h"
 
 namespace strata::jobs {
 namespace {
 
-using sqlite::Db;
-using sqlite::Statement;
+using strata::sqlite::Connection;
+using strata::sqlite::Statement;
 
 // After the busy timeout, a busy store is retried this many times with jittered back-off.
 constexpr int kMaxTries = 8;
@@ -102,7 +102,7 @@ Result<Job> JobFromRow(const Statement& row) {
 // Rolls back the open transaction, if any, when destroyed (error paths and exceptions).
 class RollbackGuard {
  public:
-  explicit RollbackGuard(Db& db) : db_(db) {}
+  explicit RollbackGuard(Connection& db) : db_(db) {}
   ~RollbackGuard() {
     if (!db_.AutoCommit()) db_.Exec("ROLLBACK").IgnoreError();
   }
@@ -110,7 +110,7 @@ class RollbackGuard {
   RollbackGuard& operator=(const RollbackGuard&) = delete;
 
  private:
-  Db& db_;
+  Connection& db_;
 };
 
 // What a lease holder's report needs to know about its job.
@@ -125,12 +125,12 @@ struct Held {
 // Thread-safety: safe for concurrent use; every database access holds mu_.
 class SqliteJobQueue final : public JobQueue {
  public:
-  SqliteJobQueue(std::unique_ptr<Db> db, std::string path, SqliteJobQueueOptions options)
+  SqliteJobQueue(std::unique_ptr<Connection> db, std::string path, SqliteJobQueueOptions options)
       : path_(std::move(path)), options_(std::move(options)), db_(std::move(db)) {}
 
   // Configures the connection and brings the schema up to date.
   Status Init() {
-    sqlite3_busy_timeout(db_->raw(), static_cast<int>(options_.busy_timeout.count()));
+    db_->SetBusyTimeout(static_cast<int>(options_.busy_timeout.count()));
     return WithRetries("open", [&]() -> Status {
       std::lock_guard lock(mu_);
       {
@@ -601,14 +601,15 @@ class SqliteJobQueue final : public JobQueue {
   const std::string path_;
   const SqliteJobQueueOptions options_;
   std::mutex mu_;
-  std::unique_ptr<Db> db_;  // GUARDED_BY(mu_)
+  std::unique_ptr<Connection> db_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
 Result<std::unique_ptr<JobQueue>> OpenSqliteJobQueue(const std::string& path,
                                                      SqliteJobQueueOptions options) {
-  Result<std::unique_ptr<Db>> db = Db::Open(path);
+  Result<std::unique_ptr<Connection>> db =
+      Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db.ok()) return db.status().WithContext("job queue");
   auto queue = std::make_unique<SqliteJobQueue>(std::move(db).value(), path, std::move(options));
   STRATA_RETURN_IF_ERROR(queue->Init());

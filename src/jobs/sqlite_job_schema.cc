@@ -45,14 +45,14 @@ constexpr int64_t kLatestVersion = 1;
 
 }  // namespace
 
-Status MigrateJobSchema(Db& db) {
+Status MigrateJobSchema(strata::sqlite::Connection& db) {
   int64_t application_id = 0;
   int64_t version = 0;
   int64_t objects = 0;
   for (auto [sql, out] : {std::pair{"PRAGMA application_id", &application_id},
                           std::pair{"PRAGMA user_version", &version},
                           std::pair{"SELECT count(*) FROM sqlite_master", &objects}}) {
-    STRATA_ASSIGN_OR_RETURN(Statement select, db.Prepare(sql));
+    STRATA_ASSIGN_OR_RETURN(strata::sqlite::Statement select, db.Prepare(sql));
     STRATA_ASSIGN_OR_RETURN(bool row, select.Step());
     if (row) *out = select.Int(0);
   }

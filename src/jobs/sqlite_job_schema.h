@@ -6,13 +6,13 @@
 #pragma once
 
 #include "core/status.h"
-#include "jobs/sqlite_db.h"
+#include "sqlite/connection.h"
 
 namespace strata::jobs::sqlite {
 
 // Creates or upgrades the schema. REQUIRES: inside BEGIN IMMEDIATE, so that processes opening
 // a new file at once migrate it once. kFailedPrecondition for a SQLite database that is not a
 // job queue, or a job queue of a newer schema version than this binary knows.
-Status MigrateJobSchema(Db& db);
+Status MigrateJobSchema(strata::sqlite::Connection& db);
 
 }  // namespace strata::jobs::sqlite

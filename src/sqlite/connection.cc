@@ -1,13 +1,13 @@
-#include "catalog/sqlite_connection.h"
+#include "sqlite/connection.h"
 
 #include <sqlite3.h>
 
 #include <utility>
 
-namespace strata::catalog::sqlite {
+namespace strata::sqlite {
 namespace {
 
-// Dynamic Find SQL varies with the shape of the query; bound the cache so that a stream of
+// SQL built per query shape (the catalog's Find) varies; bound the cache so that a stream of
 // unusual shapes cannot grow it without limit.
 constexpr size_t kMaxCachedStatements = 256;
 
@@ -27,6 +27,7 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
       return Unavailable(std::move(message));
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -38,40 +39,38 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
   }
 }
 
-Stmt::Stmt(sqlite3_stmt* stmt, bool* busy_flag, bool owned)
-    : stmt_(stmt), busy_flag_(busy_flag), owned_(owned) {}
+Statement::Statement(sqlite3_stmt* stmt, bool* in_use) : stmt_(stmt), in_use_(in_use) {}
 
-Stmt::Stmt(Stmt&& other) noexcept
+Statement::Statement(Statement&& other) noexcept
     : stmt_(std::exchange(other.stmt_, nullptr)),
-      busy_flag_(std::exchange(other.busy_flag_, nullptr)),
-      owned_(other.owned_),
+      in_use_(std::exchange(other.in_use_, nullptr)),
       bind_rc_(other.bind_rc_) {}
 
-Stmt::~Stmt() {
+Statement::~Statement() {
   if (stmt_ == nullptr) return;
-  if (owned_) {
+  if (in_use_ == nullptr) {
     sqlite3_finalize(stmt_);
     return;
   }
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
-  if (busy_flag_ != nullptr) *busy_flag_ = false;
+  *in_use_ = false;
 }
 
-Stmt& Stmt::Bind(int index, std::string_view value) {
-  int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
-                             SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
-  return *this;
-}
-
-Stmt& Stmt::Bind(int index, int64_t value) {
+Statement& Statement::Bind(int index, int64_t value) {
   int rc = sqlite3_bind_int64(stmt_, index, value);
-  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   return *this;
 }
 
-Result<bool> Stmt::Step() {
+Statement& Statement::Bind(int index, std::string_view value) {
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+Result<bool> Statement::Step() {
   sqlite3* db = sqlite3_db_handle(stmt_);
   if (bind_rc_ != SQLITE_OK) return SqliteStatus(bind_rc_, db, "bind");
   int rc = sqlite3_step(stmt_);
@@ -80,21 +79,25 @@ Result<bool> Stmt::Step() {
   return SqliteStatus(rc, db, "step");
 }
 
-Status Stmt::Run() {
+Status Statement::Run() {
   while (true) {
     STRATA_ASSIGN_OR_RETURN(bool row, Step());
     if (!row) return OkStatus();
   }
 }
 
-std::string Stmt::Text(int column) const {
+int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Statement::Text(int column) const {
   const unsigned char* text = sqlite3_column_text(stmt_, column);
   if (text == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(text),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
-int64_t Stmt::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int flags) {
   sqlite3* db = nullptr;
@@ -103,7 +106,6 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, in
   if (rc != SQLITE_OK) {
     Status status = SqliteStatus(rc, db, "open " + path);
     sqlite3_close_v2(db);
-    // A file that cannot be opened is an outage (permissions, missing directory), not a bug.
     if (status.code() == StatusCode::kInternal) return Unavailable(status.message());
     return status;
   }
@@ -116,11 +118,11 @@ Connection::~Connection() {
   sqlite3_close_v2(db_);
 }
 
-Result<Stmt> Connection::Prepare(const std::string& sql) {
+Result<Statement> Connection::Prepare(const std::string& sql) {
   auto it = cache_.find(sql);
-  if (it != cache_.end() && !it->second.busy) {
-    it->second.busy = true;
-    return Stmt(it->second.stmt, &it->second.busy, /*owned=*/false);
+  if (it != cache_.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    return Statement(it->second.stmt, &it->second.in_use);
   }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
@@ -129,10 +131,10 @@ Result<Stmt> Connection::Prepare(const std::string& sql) {
     sqlite3_finalize(stmt);
     return SqliteStatus(rc, db_, "prepare");
   }
-  if (it != cache_.end()) return Stmt(stmt, nullptr, /*owned=*/true);  // nested use
+  if (it != cache_.end()) return Statement(stmt, nullptr);  // nested use of the same SQL
   if (cache_.size() >= kMaxCachedStatements) {
     for (auto entry = cache_.begin(); entry != cache_.end();) {
-      if (entry->second.busy) {
+      if (entry->second.in_use) {
         ++entry;
       } else {
         sqlite3_finalize(entry->second.stmt);
@@ -140,11 +142,9 @@ Result<Stmt> Connection::Prepare(const std::string& sql) {
       }
     }
   }
-  auto [inserted, unused] = cache_.emplace(sql, CachedStmt{stmt, true});
-  return Stmt(stmt, &inserted->second.busy, /*owned=*/false);
+  auto [inserted, unused] = cache_.emplace(sql, Cached{stmt, true});
+  return Statement(stmt, &inserted->second.in_use);
 }
-
-int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 
 Status Connection::Exec(const std::string& sql) {
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
@@ -152,4 +152,12 @@ Status Connection::Exec(const std::string& sql) {
   return OkStatus();
 }
 
-}  // namespace strata::catalog::sqlite
+void Connection::SetBusyTimeout(int milliseconds) { sqlite3_busy_timeout(db_, milliseconds); }
+
+int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+
+int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
+
+bool Connection::AutoCommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+}  // namespace strata::sqlite
