@@ -6,8 +6,12 @@
 #include <mutex>
 #include <utility>
 
+#include "sqlite/connection.h"
+
 namespace strata::ai {
 namespace {
+
+using sqlite::Statement;
 
 // 2: the reports table.
 constexpr int kSchemaVersion = 2;
@@ -63,60 +67,6 @@ int64_t SystemNowMs() {
       .count();
 }
 
-// One prepared statement, finalised when destroyed.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int i, const std::string& v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, i, v.c_str(), -1, SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, double v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_double(stmt_, i, v);
-    return *this;
-  }
-  // True with a row, false when done.
-  Result<bool> Step() {
-    if (rc_ != SQLITE_OK) return Error("prepare");
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    rc_ = rc;
-    return Error("step");
-  }
-  Status Run() {
-    auto r = Step();
-    return r.ok() ? OkStatus() : r.status();
-  }
-  std::string Text(int c) const {
-    const unsigned char* t = sqlite3_column_text(stmt_, c);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-  int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
-  double Real(int c) const { return sqlite3_column_double(stmt_, c); }
-
- private:
-  Status Error(const char* what) const {
-    std::string text = std::string("AI records: ") + what + ": " + sqlite3_errmsg(db_);
-    if (rc_ == SQLITE_BUSY || rc_ == SQLITE_LOCKED) return Aborted(text);
-    if ((rc_ & 0xff) == SQLITE_CONSTRAINT) return FailedPrecondition(text);
-    return Internal(text);
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
-
 constexpr const char* kModelColumns =
     "name, version, sha256, onnx_key, card_json, active, registered_at_ms, registered_by";
 constexpr const char* kResultColumns =
@@ -126,17 +76,17 @@ constexpr const char* kResultColumns =
 constexpr const char* kReportColumns =
     "model_name, model_version, study_uid, generation, sop_uid, source_sop_uids";
 
-ReportRecord ReportFromRow(const Stmt& s) {
+ReportRecord ReportFromRow(const Statement& s) {
   return {s.Text(0), s.Text(1),           s.Text(2), static_cast<int>(s.Int(3)),
           s.Text(4), SplitUids(s.Text(5))};
 }
 
-RegisteredModel ModelFromRow(const Stmt& s) {
+RegisteredModel ModelFromRow(const Statement& s) {
   return {s.Text(0), s.Text(1),     s.Text(2), s.Text(3),
           s.Text(4), s.Int(5) != 0, s.Int(6),  s.Text(7)};
 }
 
-InferenceResult ResultFromRow(const Stmt& s) {
+InferenceResult ResultFromRow(const Statement& s) {
   InferenceResult r;
   r.id = s.Int(0);
   r.model_name = s.Text(1);
@@ -155,18 +105,16 @@ InferenceResult ResultFromRow(const Stmt& s) {
 
 class SqliteAiRecords : public AiRecords {
  public:
-  SqliteAiRecords(sqlite3* db, SqliteAiRecordsOptions options)
-      : db_(db), options_(std::move(options)) {}
-  ~SqliteAiRecords() override { sqlite3_close(db_); }
+  SqliteAiRecords(std::unique_ptr<sqlite::Connection> db, SqliteAiRecordsOptions options)
+      : db_(std::move(db)), options_(std::move(options)) {}
 
   Status Init() {
-    sqlite3_busy_timeout(db_, 10000);
-    if (sqlite3_exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr,
-                     nullptr) != SQLITE_OK) {
-      return InvalidArgument(std::string("AI records: not an SQLite database: ") +
-                             sqlite3_errmsg(db_));
+    db_->SetBusyTimeout(10000);
+    Status wal = db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    if (!wal.ok()) {
+      return InvalidArgument("AI records: not an SQLite database: " + wal.message());
     }
-    Stmt version(db_, "PRAGMA user_version");
+    STRATA_ASSIGN_OR_RETURN(Statement version, db_->Prepare("PRAGMA user_version"));
     STRATA_ASSIGN_OR_RETURN(bool row, version.Step());
     int64_t found = row ? version.Int(0) : 0;
     if (found > kSchemaVersion) {
@@ -174,11 +122,11 @@ class SqliteAiRecords : public AiRecords {
                              " is newer than this Strata (" + std::to_string(kSchemaVersion) + ")");
     }
     return Transaction([&]() -> Status {
-      if (sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-        return InvalidArgument(std::string("AI records: cannot create the schema: ") +
-                               sqlite3_errmsg(db_));
+      Status schema = db_->Exec(kSchema);
+      if (!schema.ok()) {
+        return InvalidArgument("AI records: cannot create the schema: " + schema.message());
       }
-      return Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+      return db_->Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     });
   }
 
@@ -187,7 +135,9 @@ class SqliteAiRecords : public AiRecords {
       return InvalidArgument("model registration needs a name, a version and a SHA-256");
     }
     return Transaction([&]() -> Status {
-      Stmt existing(db_, "SELECT sha256 FROM models WHERE name = ?1 AND version = ?2");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement existing,
+          db_->Prepare("SELECT sha256 FROM models WHERE name = ?1 AND version = ?2"));
       existing.Bind(1, model.name).Bind(2, model.version);
       STRATA_ASSIGN_OR_RETURN(bool found, existing.Step());
       if (found) {
@@ -196,13 +146,16 @@ class SqliteAiRecords : public AiRecords {
                              " is already registered with different content (sha256 " +
                              existing.Text(0) + ")");
       }
-      Stmt any_active(db_, "SELECT count(*) FROM models WHERE name = ?1 AND active = 1");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement any_active,
+          db_->Prepare("SELECT count(*) FROM models WHERE name = ?1 AND active = 1"));
       any_active.Bind(1, model.name);
       STRATA_ASSIGN_OR_RETURN(bool row, any_active.Step());
       const bool first_active = row && any_active.Int(0) == 0;
-      Stmt insert(db_,
-                  "INSERT INTO models (name, version, sha256, onnx_key, card_json, active, "
-                  "registered_at_ms, registered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement insert,
+          db_->Prepare("INSERT INTO models (name, version, sha256, onnx_key, card_json, active, "
+                       "registered_at_ms, registered_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
       insert.Bind(1, model.name)
           .Bind(2, model.version)
           .Bind(3, model.sha256_hex)
@@ -228,9 +181,9 @@ class SqliteAiRecords : public AiRecords {
   Result<std::optional<RegisteredModel>> GetModel(const std::string& name,
                                                   const std::string& version) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, (std::string("SELECT ") + kModelColumns +
-                 " FROM models WHERE name = ?1 AND version = ?2")
-                    .c_str());
+    STRATA_ASSIGN_OR_RETURN(Statement s,
+                            db_->Prepare(std::string("SELECT ") + kModelColumns +
+                                         " FROM models WHERE name = ?1 AND version = ?2"));
     s.Bind(1, name).Bind(2, version);
     STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<RegisteredModel>();
@@ -239,11 +192,14 @@ class SqliteAiRecords : public AiRecords {
 
   Status Activate(const std::string& name, const std::string& version) override {
     return Transaction([&]() -> Status {
-      Stmt exists(db_, "SELECT 1 FROM models WHERE name = ?1 AND version = ?2");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement exists, db_->Prepare("SELECT 1 FROM models WHERE name = ?1 AND version = ?2"));
       exists.Bind(1, name).Bind(2, version);
       STRATA_ASSIGN_OR_RETURN(bool found, exists.Step());
       if (!found) return NotFound("model " + name + " version " + version + " is not registered");
-      Stmt update(db_, "UPDATE models SET active = (version = ?2) WHERE name = ?1");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement update,
+          db_->Prepare("UPDATE models SET active = (version = ?2) WHERE name = ?1"));
       update.Bind(1, name).Bind(2, version);
       return update.Run();
     });
@@ -251,10 +207,11 @@ class SqliteAiRecords : public AiRecords {
 
   Status Deactivate(const std::string& name) override {
     return Transaction([&]() -> Status {
-      Stmt update(db_, "UPDATE models SET active = 0 WHERE name = ?1");
+      STRATA_ASSIGN_OR_RETURN(Statement update,
+                              db_->Prepare("UPDATE models SET active = 0 WHERE name = ?1"));
       update.Bind(1, name);
       STRATA_RETURN_IF_ERROR(update.Run());
-      if (sqlite3_changes(db_) == 0) return NotFound("model " + name + " is not registered");
+      if (db_->Changes() == 0) return NotFound("model " + name + " is not registered");
       return OkStatus();
     });
   }
@@ -276,8 +233,8 @@ class SqliteAiRecords : public AiRecords {
       stored.clear();
       for (const auto& r : results) {
         STRATA_ASSIGN_OR_RETURN(RecordOutcome outcome, InsertResult(r));
-        Stmt s(db_,
-               (std::string("SELECT ") + kResultColumns + " FROM results WHERE id = ?1").c_str());
+        STRATA_ASSIGN_OR_RETURN(Statement s, db_->Prepare(std::string("SELECT ") + kResultColumns +
+                                                          " FROM results WHERE id = ?1"));
         s.Bind(1, outcome.id);
         STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
         if (!row) return Internal("AI records: result vanished after insert");
@@ -296,10 +253,11 @@ class SqliteAiRecords : public AiRecords {
   Status SetReportUids(const std::vector<std::pair<int64_t, std::string>>& uids) override {
     return Transaction([&]() -> Status {
       for (const auto& [id, uid] : uids) {
-        Stmt update(db_, "UPDATE results SET report_sop_uid = ?2 WHERE id = ?1");
+        STRATA_ASSIGN_OR_RETURN(
+            Statement update, db_->Prepare("UPDATE results SET report_sop_uid = ?2 WHERE id = ?1"));
         update.Bind(1, id).Bind(2, uid);
         STRATA_RETURN_IF_ERROR(update.Run());
-        if (sqlite3_changes(db_) == 0) {
+        if (db_->Changes() == 0) {
           return NotFound("inference result " + std::to_string(id) + " does not exist");
         }
       }
@@ -309,7 +267,8 @@ class SqliteAiRecords : public AiRecords {
 
   Result<std::optional<InferenceResult>> GetResult(int64_t id) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, (std::string("SELECT ") + kResultColumns + " FROM results WHERE id = ?1").c_str());
+    STRATA_ASSIGN_OR_RETURN(Statement s, db_->Prepare(std::string("SELECT ") + kResultColumns +
+                                                      " FROM results WHERE id = ?1"));
     s.Bind(1, id);
     return OneResult(s);
   }
@@ -318,20 +277,22 @@ class SqliteAiRecords : public AiRecords {
                                                     const std::string& model_name,
                                                     const std::string& model_version) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, (std::string("SELECT ") + kResultColumns +
-                 " FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND model_version = ?3")
-                    .c_str());
+    STRATA_ASSIGN_OR_RETURN(
+        Statement s,
+        db_->Prepare(
+            std::string("SELECT ") + kResultColumns +
+            " FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND model_version = ?3"));
     s.Bind(1, sop_uid).Bind(2, model_name).Bind(3, model_version);
     return OneResult(s);
   }
 
   Result<std::vector<InferenceResult>> ListResults(const ResultFilter& f) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, (std::string("SELECT ") + kResultColumns +
-                 " FROM results WHERE id > ?1 AND (?2 = '' OR study_uid = ?2) AND "
-                 "(?3 = '' OR sop_uid = ?3) AND (?4 = '' OR model_name = ?4) AND "
-                 "(?6 = '' OR model_version = ?6) ORDER BY id LIMIT ?5")
-                    .c_str());
+    STRATA_ASSIGN_OR_RETURN(
+        Statement s, db_->Prepare(std::string("SELECT ") + kResultColumns +
+                                  " FROM results WHERE id > ?1 AND (?2 = '' OR study_uid = ?2) AND "
+                                  "(?3 = '' OR sop_uid = ?3) AND (?4 = '' OR model_name = ?4) AND "
+                                  "(?6 = '' OR model_version = ?6) ORDER BY id LIMIT ?5"));
     s.Bind(1, f.after_id)
         .Bind(2, f.study_uid)
         .Bind(3, f.sop_uid)
@@ -355,10 +316,11 @@ class SqliteAiRecords : public AiRecords {
     }
     ReportRecord claimed;
     Status status = Transaction([&]() -> Status {
-      Stmt insert(db_,
-                  "INSERT INTO reports (model_name, model_version, study_uid, generation, "
-                  "sop_uid, source_sop_uids) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                  "ON CONFLICT DO NOTHING");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement insert,
+          db_->Prepare("INSERT INTO reports (model_name, model_version, study_uid, generation, "
+                       "sop_uid, source_sop_uids) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                       "ON CONFLICT DO NOTHING"));
       insert.Bind(1, report.model_name)
           .Bind(2, report.model_version)
           .Bind(3, report.study_uid)
@@ -379,10 +341,10 @@ class SqliteAiRecords : public AiRecords {
                                             const std::string& model_version,
                                             const std::string& study_uid) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, (std::string("SELECT ") + kReportColumns +
-                 " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
-                 "study_uid = ?3 ORDER BY generation")
-                    .c_str());
+    STRATA_ASSIGN_OR_RETURN(
+        Statement s, db_->Prepare(std::string("SELECT ") + kReportColumns +
+                                  " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
+                                  "study_uid = ?3 ORDER BY generation"));
     s.Bind(1, model_name).Bind(2, model_version).Bind(3, study_uid);
     std::vector<ReportRecord> out;
     while (true) {
@@ -398,12 +360,12 @@ class SqliteAiRecords : public AiRecords {
       STRATA_ASSIGN_OR_RETURN(auto claimed, FindReport(report));
       if (!claimed) return NotFound("report " + report.sop_uid + " was not claimed");
       for (const auto& source : claimed->source_sop_uids) {
-        Stmt update(db_, R"sql(
+        STRATA_ASSIGN_OR_RETURN(Statement update, db_->Prepare(R"sql(
           UPDATE results SET report_sop_uid = ?4
           WHERE model_name = ?1 AND model_version = ?2 AND sop_uid = ?3 AND NOT EXISTS (
             SELECT 1 FROM reports r
             WHERE r.model_name = ?1 AND r.model_version = ?2 AND r.study_uid = ?5
-              AND r.generation > ?6 AND r.sop_uid = results.report_sop_uid))sql");
+              AND r.generation > ?6 AND r.sop_uid = results.report_sop_uid))sql"));
         update.Bind(1, claimed->model_name)
             .Bind(2, claimed->model_version)
             .Bind(3, source)
@@ -419,15 +381,17 @@ class SqliteAiRecords : public AiRecords {
   Status AddReview(const Review& review) override {
     if (review.reviewer.empty()) return InvalidArgument("a review needs a reviewer");
     return Transaction([&]() -> Status {
-      Stmt exists(db_, "SELECT 1 FROM results WHERE id = ?1");
+      STRATA_ASSIGN_OR_RETURN(Statement exists,
+                              db_->Prepare("SELECT 1 FROM results WHERE id = ?1"));
       exists.Bind(1, review.result_id);
       STRATA_ASSIGN_OR_RETURN(bool found, exists.Step());
       if (!found) {
         return NotFound("inference result " + std::to_string(review.result_id) + " does not exist");
       }
-      Stmt insert(db_,
-                  "INSERT INTO reviews (result_id, reviewer, agree, comment, created_at_ms) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5)");
+      STRATA_ASSIGN_OR_RETURN(
+          Statement insert,
+          db_->Prepare("INSERT INTO reviews (result_id, reviewer, agree, comment, created_at_ms) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)"));
       insert.Bind(1, review.result_id)
           .Bind(2, review.reviewer)
           .Bind(3, int64_t{review.agree ? 1 : 0})
@@ -439,9 +403,10 @@ class SqliteAiRecords : public AiRecords {
 
   Result<std::vector<Review>> Reviews(int64_t result_id) override {
     std::lock_guard lock(mutex_);
-    Stmt s(db_,
-           "SELECT result_id, reviewer, agree, comment, created_at_ms FROM reviews "
-           "WHERE result_id = ?1 ORDER BY id");
+    STRATA_ASSIGN_OR_RETURN(
+        Statement s,
+        db_->Prepare("SELECT result_id, reviewer, agree, comment, created_at_ms FROM reviews "
+                     "WHERE result_id = ?1 ORDER BY id"));
     s.Bind(1, result_id);
     std::vector<Review> out;
     while (true) {
@@ -455,12 +420,12 @@ class SqliteAiRecords : public AiRecords {
   Result<std::vector<AgreementStats>> Agreement() override {
     std::lock_guard lock(mutex_);
     // The latest review of each result counts.
-    Stmt s(db_, R"sql(
+    STRATA_ASSIGN_OR_RETURN(Statement s, db_->Prepare(R"sql(
       SELECT r.model_name, r.model_version, count(*), sum(r.any_positive),
              count(v.agree), coalesce(sum(v.agree), 0)
       FROM results r LEFT JOIN reviews v
         ON v.id = (SELECT max(id) FROM reviews WHERE result_id = r.id)
-      GROUP BY r.model_name, r.model_version ORDER BY r.model_name, r.model_version)sql");
+      GROUP BY r.model_name, r.model_version ORDER BY r.model_name, r.model_version)sql"));
     std::vector<AgreementStats> out;
     while (true) {
       STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -475,23 +440,13 @@ class SqliteAiRecords : public AiRecords {
  private:
   int64_t NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
 
-  Status Exec(const std::string& sql) {
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
-      int rc = sqlite3_errcode(db_);
-      std::string text = "AI records: " + std::string(sqlite3_errmsg(db_));
-      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return Aborted(text);
-      return Internal(text);
-    }
-    return OkStatus();
-  }
-
   // Runs fn in BEGIN IMMEDIATE ... COMMIT under the mutex; rolls back on failure.
   Status Transaction(const std::function<Status()>& fn) {
     std::lock_guard lock(mutex_);
-    STRATA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    STRATA_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
     Status status = fn();
-    if (status.ok()) status = Exec("COMMIT");
-    if (!status.ok()) Exec("ROLLBACK").IgnoreError();
+    if (status.ok()) status = db_->Exec("COMMIT");
+    if (!status.ok()) db_->Exec("ROLLBACK").IgnoreError();
     return status;
   }
 
@@ -500,11 +455,12 @@ class SqliteAiRecords : public AiRecords {
     if (r.sop_uid.empty() || r.model_name.empty() || r.model_version.empty()) {
       return InvalidArgument("an inference result needs an instance and a model version");
     }
-    Stmt insert(db_,
-                "INSERT INTO results (model_name, model_version, study_uid, series_uid, "
-                "sop_uid, engine, findings_json, any_positive, latency_ms, created_at_ms, "
-                "report_sop_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                "ON CONFLICT (sop_uid, model_name, model_version) DO NOTHING");
+    STRATA_ASSIGN_OR_RETURN(
+        Statement insert,
+        db_->Prepare("INSERT INTO results (model_name, model_version, study_uid, series_uid, "
+                     "sop_uid, engine, findings_json, any_positive, latency_ms, created_at_ms, "
+                     "report_sop_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                     "ON CONFLICT (sop_uid, model_name, model_version) DO NOTHING"));
     insert.Bind(1, r.model_name)
         .Bind(2, r.model_version)
         .Bind(3, r.study_uid)
@@ -513,15 +469,16 @@ class SqliteAiRecords : public AiRecords {
         .Bind(6, r.engine)
         .Bind(7, r.findings_json)
         .Bind(8, int64_t{r.any_positive ? 1 : 0})
-        .Bind(9, r.latency_ms)
+        .BindReal(9, r.latency_ms)
         .Bind(10, r.created_at_ms ? r.created_at_ms : NowMs())
         .Bind(11, r.report_sop_uid);
     STRATA_RETURN_IF_ERROR(insert.Run());
     RecordOutcome outcome;
-    outcome.created = sqlite3_changes(db_) > 0;
-    Stmt id(db_,
-            "SELECT id FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND "
-            "model_version = ?3");
+    outcome.created = db_->Changes() > 0;
+    STRATA_ASSIGN_OR_RETURN(
+        Statement id,
+        db_->Prepare("SELECT id FROM results WHERE sop_uid = ?1 AND model_name = ?2 AND "
+                     "model_version = ?3"));
     id.Bind(1, r.sop_uid).Bind(2, r.model_name).Bind(3, r.model_version);
     STRATA_ASSIGN_OR_RETURN(bool row, id.Step());
     if (!row) return Internal("AI records: result vanished after insert");
@@ -531,7 +488,7 @@ class SqliteAiRecords : public AiRecords {
 
   Result<std::vector<RegisteredModel>> Models(const std::string& sql) {
     std::lock_guard lock(mutex_);
-    Stmt s(db_, sql.c_str());
+    STRATA_ASSIGN_OR_RETURN(Statement s, db_->Prepare(sql.c_str()));
     std::vector<RegisteredModel> out;
     while (true) {
       STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -543,10 +500,10 @@ class SqliteAiRecords : public AiRecords {
 
   // REQUIRES: inside Transaction. The claim of report's (model, version, study, generation).
   Result<std::optional<ReportRecord>> FindReport(const ReportRecord& report) {
-    Stmt s(db_, (std::string("SELECT ") + kReportColumns +
-                 " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
-                 "study_uid = ?3 AND generation = ?4")
-                    .c_str());
+    STRATA_ASSIGN_OR_RETURN(
+        Statement s, db_->Prepare(std::string("SELECT ") + kReportColumns +
+                                  " FROM reports WHERE model_name = ?1 AND model_version = ?2 AND "
+                                  "study_uid = ?3 AND generation = ?4"));
     s.Bind(1, report.model_name)
         .Bind(2, report.model_version)
         .Bind(3, report.study_uid)
@@ -556,13 +513,13 @@ class SqliteAiRecords : public AiRecords {
     return std::optional<ReportRecord>(ReportFromRow(s));
   }
 
-  static Result<std::optional<InferenceResult>> OneResult(Stmt& s) {
+  static Result<std::optional<InferenceResult>> OneResult(Statement& s) {
     STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<InferenceResult>();
     return std::optional<InferenceResult>(ResultFromRow(s));
   }
 
-  sqlite3* db_;
+  std::unique_ptr<sqlite::Connection> db_;  // guarded by mutex_
   const SqliteAiRecordsOptions options_;
   std::mutex mutex_;
 };
@@ -571,16 +528,9 @@ class SqliteAiRecords : public AiRecords {
 
 Result<std::unique_ptr<AiRecords>> OpenSqliteAiRecords(const std::string& path,
                                                        SqliteAiRecordsOptions options) {
-  sqlite3* db = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string reason = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Unavailable("AI records: cannot open " + path + ": " + reason);
-  }
-  auto records = std::make_unique<SqliteAiRecords>(db, std::move(options));
+  auto db = sqlite::Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db.ok()) return db.status().WithContext("AI records");
+  auto records = std::make_unique<SqliteAiRecords>(std::move(db).value(), std::move(options));
   STRATA_RETURN_IF_ERROR(records->Init());
   return std::unique_ptr<AiRecords>(std::move(records));
 }

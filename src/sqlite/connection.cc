@@ -70,6 +70,12 @@ Statement& Statement::Bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindReal(int index, double value) {
+  int rc = sqlite3_bind_double(stmt_, index, value);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Result<bool> Statement::Step() {
   sqlite3* db = sqlite3_db_handle(stmt_);
   if (bind_rc_ != SQLITE_OK) return SqliteStatus(bind_rc_, db, "bind");
@@ -94,6 +100,8 @@ std::string Statement::Text(int column) const {
   return std::string(reinterpret_cast<const char*>(text),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
+
+double Statement::Real(int column) const { return sqlite3_column_double(stmt_, column); }
 
 bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;

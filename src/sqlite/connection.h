@@ -38,6 +38,8 @@ class Statement {
 
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, std::string_view value);
+  // A separate name, so that an int argument is never ambiguous between int64_t and double.
+  Statement& BindReal(int index, double value);
 
   // True when a row is available, false when the statement is done.
   Result<bool> Step();
@@ -46,6 +48,7 @@ class Statement {
 
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  double Real(int column) const;
   bool IsNull(int column) const;
 
  private:
