@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "sqlite/connection.h"
 
 namespace strata::audit {
 namespace {
@@ -34,30 +35,15 @@ int64_t NowMs() {
       .count();
 }
 
-Status SqliteError(sqlite3* db, const std::string& what) {
-  return Internal("audit log: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
-}
-
-// One prepared statement, finalized on scope exit.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  sqlite3_stmt* get() const { return stmt_; }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-std::string Column(sqlite3_stmt* s, int i) {
-  const unsigned char* text = sqlite3_column_text(s, i);
-  return text ? reinterpret_cast<const char*>(text) : "";
-}
+constexpr const char* kColumns =
+    "seq, time_ms, actor, role, source, protocol, action, study_uid, series_uid, instance_uid, "
+    "outcome, detail, hash";
 
 class SqliteAuditLog : public AuditLog {
  public:
-  SqliteAuditLog(sqlite3* db, SqliteAuditLogOptions options, bool read_only)
-      : db_(db), options_(options), read_only_(read_only) {}
+  SqliteAuditLog(std::unique_ptr<sqlite::Connection> db, SqliteAuditLogOptions options,
+                 bool read_only)
+      : db_(std::move(db)), options_(options), read_only_(read_only) {}
 
   ~SqliteAuditLog() override {
     if (writer_.joinable()) {
@@ -68,17 +54,14 @@ class SqliteAuditLog : public AuditLog {
       wake_writer_.notify_all();
       writer_.join();
     }
-    sqlite3_close(db_);
   }
 
   Status Init() {
-    sqlite3_busy_timeout(db_, 5000);
+    db_->SetBusyTimeout(5000);
     if (read_only_) return OkStatus();
-    const char* pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
-    if (sqlite3_exec(db_, pragmas, nullptr, nullptr, nullptr) != SQLITE_OK ||
-        sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return SqliteError(db_, "creating the schema");
-    }
+    STRATA_RETURN_IF_ERROR(db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+                               .WithContext("audit log: creating the schema"));
+    STRATA_RETURN_IF_ERROR(db_->Exec(kSchema).WithContext("audit log: creating the schema"));
     writer_ = std::thread([this] { WriterLoop(); });
     return OkStatus();
   }
@@ -103,9 +86,8 @@ class SqliteAuditLog : public AuditLog {
   }
 
   Result<std::vector<AuditRecord>> Read(const AuditFilter& f) override {
-    std::string sql =
-        "SELECT seq, time_ms, actor, role, source, protocol, action, study_uid, series_uid, "
-        "instance_uid, outcome, detail, hash FROM audit WHERE seq > ?1";
+    // Parameters 1 to 7 all exist (LIMIT ?7), so those a filter leaves out may be bound too.
+    std::string sql = std::string("SELECT ") + kColumns + " FROM audit WHERE seq > ?1";
     if (f.since_ms) sql += " AND time_ms >= ?2";
     if (f.until_ms) sql += " AND time_ms < ?3";
     if (!f.actor.empty()) sql += " AND actor = ?4";
@@ -113,59 +95,56 @@ class SqliteAuditLog : public AuditLog {
     if (!f.study_uid.empty()) sql += " AND study_uid = ?6";
     sql += " ORDER BY seq LIMIT ?7";
     std::lock_guard lock(db_mu_);
-    Statement s(db_, sql.c_str());
-    if (!s.get()) return SqliteError(db_, "reading");
-    sqlite3_bind_int64(s.get(), 1, f.after_seq);
-    if (f.since_ms) sqlite3_bind_int64(s.get(), 2, *f.since_ms);
-    if (f.until_ms) sqlite3_bind_int64(s.get(), 3, *f.until_ms);
-    sqlite3_bind_text(s.get(), 4, f.actor.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.get(), 5, f.action.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.get(), 6, f.study_uid.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s.get(), 7, static_cast<int64_t>(f.limit));
+    STRATA_ASSIGN_OR_RETURN(sqlite::Statement s, db_->Prepare(sql));
+    s.Bind(1, f.after_seq)
+        .Bind(2, f.since_ms.value_or(0))
+        .Bind(3, f.until_ms.value_or(0))
+        .Bind(4, f.actor)
+        .Bind(5, f.action)
+        .Bind(6, f.study_uid)
+        .Bind(7, static_cast<int64_t>(f.limit));
     std::vector<AuditRecord> out;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(FromRow(s.get()));
-    if (rc != SQLITE_DONE) return SqliteError(db_, "reading");
-    return out;
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return out;
+      out.push_back(FromRow(s));
+    }
   }
 
   Result<AuditVerification> Verify() override {
     std::lock_guard lock(db_mu_);
-    Statement s(db_,
-                "SELECT seq, time_ms, actor, role, source, protocol, action, study_uid, "
-                "series_uid, instance_uid, outcome, detail, hash FROM audit ORDER BY seq");
-    if (!s.get()) return SqliteError(db_, "verifying");
+    STRATA_ASSIGN_OR_RETURN(sqlite::Statement s, db_->Prepare(std::string("SELECT ") + kColumns +
+                                                              " FROM audit ORDER BY seq"));
     AuditVerification v;
     std::string previous;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      AuditRecord r = FromRow(s.get());
+    while (true) {
+      STRATA_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return v;
+      AuditRecord r = FromRow(s);
       ++v.records;
       if (v.first_broken_seq == 0 && ChainHash(previous, CanonicalJson(r.seq, r.event)) != r.hash) {
         v.first_broken_seq = r.seq;
       }
       previous = r.hash;
     }
-    if (rc != SQLITE_DONE) return SqliteError(db_, "verifying");
-    return v;
   }
 
  private:
-  static AuditRecord FromRow(sqlite3_stmt* s) {
+  static AuditRecord FromRow(const sqlite::Statement& s) {
     AuditRecord r;
-    r.seq = sqlite3_column_int64(s, 0);
-    r.event.time_ms = sqlite3_column_int64(s, 1);
-    r.event.actor = Column(s, 2);
-    r.event.role = Column(s, 3);
-    r.event.source = Column(s, 4);
-    r.event.protocol = Column(s, 5);
-    r.event.action = Column(s, 6);
-    r.event.study_uid = Column(s, 7);
-    r.event.series_uid = Column(s, 8);
-    r.event.instance_uid = Column(s, 9);
-    r.event.outcome = Column(s, 10);
-    r.event.detail = Column(s, 11);
-    r.hash = Column(s, 12);
+    r.seq = s.Int(0);
+    r.event.time_ms = s.Int(1);
+    r.event.actor = s.Text(2);
+    r.event.role = s.Text(3);
+    r.event.source = s.Text(4);
+    r.event.protocol = s.Text(5);
+    r.event.action = s.Text(6);
+    r.event.study_uid = s.Text(7);
+    r.event.series_uid = s.Text(8);
+    r.event.instance_uid = s.Text(9);
+    r.event.outcome = s.Text(10);
+    r.event.detail = s.Text(11);
+    r.hash = s.Text(12);
     return r;
   }
 
@@ -200,59 +179,50 @@ class SqliteAuditLog : public AuditLog {
     }
   }
 
+  // Appends `batch` in one transaction; nothing of it on failure.
   Status Commit(const std::vector<AuditEvent>& batch) {
     std::lock_guard db_lock(db_mu_);
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return SqliteError(db_, "begin");
-    }
-    Statement insert(db_,
-                     "INSERT INTO audit(seq, time_ms, actor, role, source, protocol, action, "
-                     "study_uid, series_uid, instance_uid, outcome, detail, hash) "
-                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    STRATA_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE").WithContext("audit log"));
+    Status status = Append(batch);
+    if (status.ok()) status = db_->Exec("COMMIT");
+    if (!status.ok()) db_->Exec("ROLLBACK").IgnoreError();
+    return status.WithContext("audit log");
+  }
+
+  // REQUIRES: db_mu_ held, inside a write transaction.
+  Status Append(const std::vector<AuditEvent>& batch) {
     // The chain continues from the last committed record, read inside the write lock: another
     // process (the CLI beside `strata serve`) may have appended since.
     int64_t seq = 0;
     std::string hash;
     {
-      Statement last(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-      int rc = last.get() ? sqlite3_step(last.get()) : SQLITE_ERROR;
-      if (rc == SQLITE_ROW) {
-        seq = sqlite3_column_int64(last.get(), 0);
-        hash = Column(last.get(), 1);
-      } else if (rc != SQLITE_DONE) {
-        Status st = SqliteError(db_, "reading the last record");
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return st;
+      STRATA_ASSIGN_OR_RETURN(
+          sqlite::Statement last,
+          db_->Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+      STRATA_ASSIGN_OR_RETURN(bool row, last.Step());
+      if (row) {
+        seq = last.Int(0);
+        hash = last.Text(1);
       }
     }
     for (const auto& e : batch) {
       ++seq;
       hash = ChainHash(hash, CanonicalJson(seq, e));
-      sqlite3_stmt* s = insert.get();
-      sqlite3_reset(s);
-      sqlite3_bind_int64(s, 1, seq);
-      sqlite3_bind_int64(s, 2, e.time_ms);
+      STRATA_ASSIGN_OR_RETURN(
+          sqlite::Statement insert,
+          db_->Prepare(std::string("INSERT INTO audit(") + kColumns +
+                       ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+      insert.Bind(1, seq).Bind(2, e.time_ms);
       const std::string* texts[] = {&e.actor,   &e.role,      &e.source,     &e.protocol,
                                     &e.action,  &e.study_uid, &e.series_uid, &e.instance_uid,
                                     &e.outcome, &e.detail,    &hash};
-      for (int i = 0; i < 11; ++i) {
-        sqlite3_bind_text(s, i + 3, texts[i]->c_str(), -1, SQLITE_TRANSIENT);
-      }
-      if (sqlite3_step(s) != SQLITE_DONE) {
-        Status st = SqliteError(db_, "insert");
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return st;
-      }
-    }
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      Status st = SqliteError(db_, "commit");
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      return st;
+      for (int i = 0; i < 11; ++i) insert.Bind(i + 3, *texts[i]);
+      STRATA_RETURN_IF_ERROR(insert.Run());
     }
     return OkStatus();
   }
 
-  sqlite3* db_;
+  std::unique_ptr<sqlite::Connection> db_;
   SqliteAuditLogOptions options_;
   bool read_only_;
   std::mutex db_mu_;  // one statement sequence at a time on the shared connection
@@ -267,16 +237,12 @@ class SqliteAuditLog : public AuditLog {
 
 Result<std::unique_ptr<AuditLog>> Open(const std::string& path, SqliteAuditLogOptions options,
                                        bool read_only) {
-  sqlite3* db = nullptr;
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_FULLMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    Status st = Unavailable("audit log '" + path +
-                            "' cannot be opened: " + (db ? sqlite3_errmsg(db) : "out of memory"));
-    sqlite3_close(db);
-    return st;
+  const int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = sqlite::Connection::Open(path, flags);
+  if (!db.ok()) {
+    return Unavailable("audit log '" + path + "' cannot be opened: " + db.status().message());
   }
-  auto log = std::make_unique<SqliteAuditLog>(db, options, read_only);
+  auto log = std::make_unique<SqliteAuditLog>(std::move(db).value(), options, read_only);
   STRATA_RETURN_IF_ERROR(log->Init());
   return std::unique_ptr<AuditLog>(std::move(log));
 }
