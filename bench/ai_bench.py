@@ -9,8 +9,9 @@ synthetic lesions):
              the same engine, worker threads, engine threads and batch size; images/s with
              preprocessing ("end_to_end") and on tensors prepared in advance ("inference_only").
   throughput a fresh `strata serve` (empty store, model registered with `strata model register`,
-             warmed up with three full batches per worker): all N images are sent with storescu; the time runs from
-             starting storescu to the server's `ai_report_stored` log line of the last report
+             warmed up with three full batches per worker): all N images are sent with
+             storescu; the time runs from starting storescu to the server's
+             `ai_report_stored` log line of the last report
              (server-side timestamps, so polling granularity does not count). Reports are per
              study, written once a study had no new result for ai.report_settle_ms
              (--report-settle-ms, 100 by default here); an image's report is the one
@@ -519,7 +520,10 @@ def main():
         elif args.model_dir is None:
             args.model_dir = os.path.join(root, "model")
             made = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "bench", "clinical_size_model.py"),
-                                   args.model_dir], capture_output=True, text=True, check=True)
+                                   args.model_dir], capture_output=True, text=True)
+            if made.returncode != 0:
+                raise RuntimeError("bench/clinical_size_model.py failed (it needs Debian's python3-torch "
+                                   f"and python3-onnx: apt-get install python3-torch python3-onnx):\n{made.stderr}")
             log(f"model: {made.stdout.strip()}")
         sets, data = generate(args, os.path.join(root, "data"))
         results["data"] = dict(data, preset=args.preset, images=args.images, latency_images=args.latency_images)
