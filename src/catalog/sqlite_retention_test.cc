@@ -1,27 +1,30 @@
 // Retention, legal hold, soft delete, restore and purge in the SQLite catalog (schema v3).
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "catalog/catalog_test_util.h"
+#include "catalog/old_catalog_test_util.h"
 #include "catalog/sqlite_catalog.h"
-#include "catalog/sqlite_schema.h"
 
 namespace strata::catalog {
 namespace {
 
 namespace t = dicom::tags;
 using testing::CountsOf;
+using testing::kOldInstanceInsert;
+using testing::kOldSeriesInsert;
 using testing::LocateIn;
 using testing::MakeQuery;
 using testing::MakeRecord;
 using testing::MustFind;
+using testing::OldPatientAndStudyRows;
 using testing::OpenMemory;
 using testing::Put;
 using testing::VersionsIn;
+using testing::WriteCatalogAtVersion;
 
 constexpr int64_t kDayMs = 86400000;
 // 2024-06-15T12:00:00Z.
@@ -350,36 +353,14 @@ TEST(SqliteRetentionTest, MigratesAVersionTwoCatalog) {
   char pattern[] = "/tmp/strata_retention_migrate_test_XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);
   const std::string path = std::string(pattern) + "/catalog.sqlite";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    std::string sql = "CREATE TABLE schema_version (version INTEGER NOT NULL);";
-    for (const auto& migration : sqlite::Migrations()) {
-      if (migration.version <= 2) sql += migration.sql;
-    }
-    sql +=
-        "INSERT INTO schema_version VALUES (2);"
-        "INSERT INTO patients (id, patient_id, issuer, patient_name, birth_date, sex,"
-        " num_studies, num_series, num_instances) VALUES (1, 'P1', '', 'A^B', '', '', 1, 1, 1);"
-        "INSERT INTO studies (id, patient_pk, study_uid, study_date, study_time, accession,"
-        " study_id, description, referring_physician, num_series, num_instances)"
-        " VALUES (1, 1, '1.1', '20240101', '', '', '', '', '', 1, 1);"
-        "INSERT INTO series (id, study_pk, series_uid, modality, series_number, description,"
-        " series_date, series_time, body_part, num_instances)"
-        " VALUES (1, 1, '1.1.1', 'CT', '1', '', '', '', '', 1);"
-        "INSERT INTO instances (id, instance_seq, series_pk, sop_uid, version, is_current,"
-        " sop_class, transfer_syntax, blob_key, size_bytes, sha256, received_at_ms, source_ae,"
-        " instance_number, content_date, content_time, image_rows, image_columns,"
-        " number_of_frames, specific_character_set) VALUES (1, 1, 1, '1.1.1.1', 1, 1,"
-        " '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.1.2.1', 'dicom/k.dcm', 10, 'sha', 0, '',"
-        " '1', '', '', '', '', '', '');"
-        "INSERT INTO study_sop_classes VALUES (1, '1.2.840.10008.5.1.4.1.1.2', 1);"
-        "UPDATE totals SET patients = 1, studies = 1, series = 1, instances = 1;";
-    char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-        << (error ? error : "");
-    sqlite3_close(db);
-  }
+  WriteCatalogAtVersion(
+      path, 2,
+      OldPatientAndStudyRows(1, 1) + kOldSeriesInsert +
+          "(1, 1, '1.1.1', 'CT', '1', '', '', '', '', 1);" + kOldInstanceInsert +
+          "(1, 1, 1, '1.1.1.1', 1, 1, '1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.1.2.1',"
+          " 'dicom/k.dcm', 10, 'sha', 0, '', '1', '', '', '', '', '', '');"
+          "INSERT INTO study_sop_classes VALUES (1, '1.2.840.10008.5.1.4.1.1.2', 1);"
+          "UPDATE totals SET patients = 1, studies = 1, series = 1, instances = 1;");
   auto catalog = OpenSqliteCatalog(path);
   ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
   EXPECT_EQ(LocateIn(**catalog, "1.1", "", "").size(), 1u);

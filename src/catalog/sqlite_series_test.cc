@@ -7,15 +7,20 @@
 #include <filesystem>
 
 #include "catalog/catalog_test_util.h"
+#include "catalog/old_catalog_test_util.h"
 #include "catalog/sqlite_catalog.h"
 #include "catalog/sqlite_schema.h"
 
 namespace strata::catalog {
 namespace {
 
+using testing::kOldInstanceInsert;
+using testing::kOldSeriesInsert;
 using testing::MakeRecord;
+using testing::OldPatientAndStudyRows;
 using testing::OpenMemory;
 using testing::Put;
+using testing::WriteCatalogAtVersion;
 
 constexpr int64_t kT0 = 1718452800000;  // 2024-06-15T12:00:00Z
 
@@ -146,42 +151,19 @@ TEST(SqliteSeriesActivityTest, MigratesAVersionFourCatalog) {
   char pattern[] = "/tmp/strata_series_migrate_test_XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);
   const std::string path = std::string(pattern) + "/catalog.sqlite";
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    std::string sql = "CREATE TABLE schema_version (version INTEGER NOT NULL);";
-    for (const auto& migration : sqlite::Migrations()) {
-      if (migration.version <= 4) sql += migration.sql;
-    }
-    const std::string instance_columns =
-        "INSERT INTO instances (id, instance_seq, series_pk, sop_uid, version, is_current,"
-        " sop_class, transfer_syntax, blob_key, size_bytes, sha256, received_at_ms, source_ae,"
-        " instance_number, content_date, content_time, image_rows, image_columns,"
-        " number_of_frames, specific_character_set) VALUES ";
-    sql +=
-        "INSERT INTO schema_version VALUES (4);"
-        "INSERT INTO patients (id, patient_id, issuer, patient_name, birth_date, sex,"
-        " num_studies, num_series, num_instances) VALUES (1, 'P1', '', 'A^B', '', '', 1, 2, 2);"
-        "INSERT INTO studies (id, patient_pk, study_uid, study_date, study_time, accession,"
-        " study_id, description, referring_physician, num_series, num_instances)"
-        " VALUES (1, 1, '1.1', '20240101', '', '', '', '', '', 2, 2);"
-        "INSERT INTO series (id, study_pk, series_uid, modality, series_number, description,"
-        " series_date, series_time, body_part, num_instances)"
-        " VALUES (1, 1, '1.1.1', 'CT', '1', '', '', '', '', 1),"
-        " (2, 1, '1.1.2', 'MR', '2', '', '', '', '', 1);" +
-        instance_columns +
-        "(1, 1, 1, '1.1.1.1', 1, 0, 'c', 't', 'k1', 10, 's1', 1000, '', '1', '', '', '', '',"
-        " '', ''),"
-        "(2, 1, 1, '1.1.1.1', 2, 1, 'c', 't', 'k2', 10, 's2', 3000, '', '1', '', '', '', '',"
-        " '', ''),"
-        "(3, 3, 2, '1.1.2.1', 1, 1, 'c', 't', 'k3', 10, 's3', 2000, '', '1', '', '', '', '',"
-        " '', '');"
-        "UPDATE totals SET patients = 1, studies = 1, series = 2, instances = 2;";
-    char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-        << (error ? error : "");
-    sqlite3_close(db);
-  }
+  WriteCatalogAtVersion(
+      path, 4,
+      OldPatientAndStudyRows(2, 2) + kOldSeriesInsert +
+          "(1, 1, '1.1.1', 'CT', '1', '', '', '', '', 1),"
+          " (2, 1, '1.1.2', 'MR', '2', '', '', '', '', 1);" +
+          kOldInstanceInsert +
+          "(1, 1, 1, '1.1.1.1', 1, 0, 'c', 't', 'k1', 10, 's1', 1000, '', '1', '', '', '', '',"
+          " '', ''),"
+          "(2, 1, 1, '1.1.1.1', 2, 1, 'c', 't', 'k2', 10, 's2', 3000, '', '1', '', '', '', '',"
+          " '', ''),"
+          "(3, 3, 2, '1.1.2.1', 1, 1, 'c', 't', 'k3', 10, 's3', 2000, '', '1', '', '', '', '',"
+          " '', '');"
+          "UPDATE totals SET patients = 1, studies = 1, series = 2, instances = 2;");
   {
     auto catalog = OpenSqliteCatalog(path);
     ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
