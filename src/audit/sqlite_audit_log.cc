@@ -205,13 +205,13 @@ class SqliteAuditLog : public AuditLog {
         hash = last.Text(1);
       }
     }
+    static const std::string kInsert = std::string("INSERT INTO audit(") + kColumns +
+                                       ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                                       "?12, ?13)";
     for (const auto& e : batch) {
       ++seq;
       hash = ChainHash(hash, CanonicalJson(seq, e));
-      STRATA_ASSIGN_OR_RETURN(
-          sqlite::Statement insert,
-          db_->Prepare(std::string("INSERT INTO audit(") + kColumns +
-                       ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+      STRATA_ASSIGN_OR_RETURN(sqlite::Statement insert, db_->Prepare(kInsert));
       insert.Bind(1, seq).Bind(2, e.time_ms);
       const std::string* texts[] = {&e.actor,   &e.role,      &e.source,     &e.protocol,
                                     &e.action,  &e.study_uid, &e.series_uid, &e.instance_uid,

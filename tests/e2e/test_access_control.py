@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import socket
+import shutil
 import ssl
 import subprocess
 import time
@@ -38,6 +39,7 @@ class AccessControlTest(E2ETestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+        shutil.rmtree(cls.data, ignore_errors=True)
 
     def stow(self, role: str | None, files=None, headers=None):
         body, ctype = harness.multipart_related([Path(f).read_bytes() for f in (files or self.files)])
@@ -238,6 +240,7 @@ class HttpsTest(E2ETestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+        shutil.rmtree(cls.tls, ignore_errors=True)
 
     def context(self, maximum=None):
         ctx = ssl.create_default_context(cafile=str(self.cert))
