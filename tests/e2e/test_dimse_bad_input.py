@@ -82,11 +82,14 @@ class BadInputTest(E2ETestCase):
 
     def test_truncated_file(self):
         # storescu sends the readable prefix of a cut-off file: SOP Class/Instance UID are
-        # there, Study/Series Instance UID and the pixels are not.
+        # there, Study/Series Instance UID and the pixels are not. The file is cut where the
+        # StudyInstanceUID element starts (explicit VR little endian): a cut inside an element
+        # makes storescu itself refuse the file, and where a fixed offset falls depends on the
+        # lengths of the new UIDs.
         full = harness.derive_instance("CT_small.dcm", self.path("full.dcm"))
         data = full.read_bytes()
         cut = self.path("cut.dcm")
-        cut.write_bytes(data[:600])
+        cut.write_bytes(data[:data.index(b"\x20\x00\x0d\x00UI", 132)])
         meta = harness.read_meta(full)
         r = self.server.store([cut])
         self.assertEqual(r.statuses, [harness.CANNOT_UNDERSTAND], r.describe())
