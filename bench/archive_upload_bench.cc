@@ -134,7 +134,10 @@ int Prepare(const Args& args) {
     fs::copy_file(file, *staged, fs::copy_options::overwrite_existing, ec);
     if (ec) return Fail("copy " + file, strata::Internal(ec.message()));
     const uint64_t size = fs::file_size(*staged);
-    Result<strata::ingest::IngestResult> result = ingest->Ingest({*staged, "BENCH", "", {}, {}});
+    strata::ingest::IngestRequest request;
+    request.staged_path = *staged;
+    request.source_ae = "BENCH";
+    Result<strata::ingest::IngestResult> result = ingest->Ingest(request);
     if (!result.ok()) return Fail("ingest " + file, result.status());
     ++objects;
     bytes += size;

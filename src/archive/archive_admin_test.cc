@@ -84,7 +84,10 @@ class ArchiveAdminTest : public ::testing::Test {
     auto staged = ingest_->StagingPath();
     EXPECT_TRUE(staged.ok());
     std::ofstream(*staged, std::ios::binary) << bytes;
-    auto result = ingest_->Ingest({*staged, "MOD", "", std::nullopt, std::nullopt});
+    ingest::IngestRequest request;
+    request.staged_path = *staged;
+    request.source_ae = "MOD";
+    auto result = ingest_->Ingest(request);
     EXPECT_TRUE(result.ok()) << result.status().ToString();
     Original o{result->study_instance_uid,
                result->series_instance_uid,

@@ -100,21 +100,22 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(mac.data()), mac_size);
 }
 
-struct Md5Hasher::Impl {
+struct Hasher::Impl {
   EVP_MD_CTX* ctx = nullptr;
 };
 
-Md5Hasher::Md5Hasher() : impl_(std::make_unique<Impl>()) {
+Hasher::Hasher(Algorithm algorithm) : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
   STRATA_CHECK(impl_->ctx != nullptr) << "EVP_MD_CTX_new failed";
-  STRATA_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_md5(), nullptr) == 1) << "MD5 unavailable";
+  const EVP_MD* md = algorithm == Algorithm::kMd5 ? EVP_md5() : EVP_sha256();
+  STRATA_CHECK(EVP_DigestInit_ex(impl_->ctx, md, nullptr) == 1) << "digest unavailable";
 }
 
-Md5Hasher::~Md5Hasher() { EVP_MD_CTX_free(impl_->ctx); }
+Hasher::~Hasher() { EVP_MD_CTX_free(impl_->ctx); }
 
-void Md5Hasher::Update(const void* data, size_t size) { EVP_DigestUpdate(impl_->ctx, data, size); }
+void Hasher::Update(const void* data, size_t size) { EVP_DigestUpdate(impl_->ctx, data, size); }
 
-std::string Md5Hasher::Final() {
+std::string Hasher::Final() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int size = 0;
   EVP_DigestFinal_ex(impl_->ctx, digest.data(), &size);
@@ -189,8 +190,7 @@ Result<std::string> Sha256HexOfFile(const std::string& path, uint64_t offset) {
     ::close(fd);
     return InvalidArgument("file " + path + " is shorter than expected");
   }
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  Sha256Hasher hasher;
   // One buffer per thread, left uninitialised: ingest hashes every stored file, and a fresh
   // zero-filled megabyte per call showed up in its profile.
   constexpr size_t kBufferBytes = 256 << 10;
@@ -202,19 +202,14 @@ Result<std::string> Sha256HexOfFile(const std::string& path, uint64_t offset) {
     if (got < 0) {
       int err = errno;
       ::close(fd);
-      EVP_MD_CTX_free(ctx);
       return Unavailable("read " + path + ": " + std::strerror(err));
     }
     if (got == 0) break;
-    EVP_DigestUpdate(ctx, buffer.get(), static_cast<size_t>(got));
+    hasher.Update(buffer.get(), static_cast<size_t>(got));
     position += static_cast<uint64_t>(got);
   }
   ::close(fd);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
+  return HexEncode(hasher.Final());
 }
 
 std::string UrlEncode(std::string_view text, bool keep_slash) {

@@ -1,8 +1,8 @@
 // Small wrappers over OpenSSL used by the Azure back end and blob naming: base64, hex,
-// HMAC-SHA256, MD5 (incremental and over a file range), SHA-256 of a file, and URL
+// HMAC-SHA256, MD5 and SHA-256 (incremental, over a file range, of a file), and URL
 // percent-encoding.
 //
-// Thread-safety: free functions are reentrant; an Md5Hasher is used by one thread at a time.
+// Thread-safety: free functions are reentrant; a Hasher is used by one thread at a time.
 #pragma once
 
 #include <cstddef>
@@ -24,19 +24,30 @@ std::string HexEncode(std::string_view bytes);
 // Raw 32-byte HMAC-SHA256 of `data` under `key`.
 std::string HmacSha256(std::string_view key, std::string_view data);
 
-// Incremental MD5; Final returns the raw 16-byte digest and may be called once.
-class Md5Hasher {
+// Incremental MD5 or SHA-256; Final returns the raw digest and may be called once.
+class Hasher {
  public:
-  Md5Hasher();
-  ~Md5Hasher();
-  Md5Hasher(const Md5Hasher&) = delete;
-  Md5Hasher& operator=(const Md5Hasher&) = delete;
+  enum class Algorithm { kMd5, kSha256 };
+  explicit Hasher(Algorithm algorithm);
+  ~Hasher();
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
   void Update(const void* data, size_t size);
   std::string Final();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+class Md5Hasher final : public Hasher {
+ public:
+  Md5Hasher() : Hasher(Algorithm::kMd5) {}
+};
+
+class Sha256Hasher final : public Hasher {
+ public:
+  Sha256Hasher() : Hasher(Algorithm::kSha256) {}
 };
 
 // Raw MD5 of `length` bytes of `path` starting at `offset`. kUnavailable if the file cannot

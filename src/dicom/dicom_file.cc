@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 #include <array>
-#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -32,23 +31,26 @@ std::string GetString(DcmItem& item, const DcmTagKey& key) {
   return std::string(value.c_str() + begin, end - begin);
 }
 
-// Offset of the data set in a Part 10 file: 128-byte preamble, "DICM", then the file meta
-// group, whose first element (0002,0000) UL gives its remaining length (PS3.10 7.1).
-// Returns 0 when the file has no preamble or no group length (then the whole file is hashed).
 uint64_t DatasetOffset(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::array<unsigned char, 144> head{};
-  if (!in.read(reinterpret_cast<char*>(head.data()), head.size())) return 0;
-  if (std::memcmp(head.data() + 128, "DICM", 4) != 0) return 0;
-  const unsigned char* e = head.data() + 132;
+  std::array<char, kPart10HeadBytes> head{};
+  in.read(head.data(), head.size());
+  return DatasetOffsetOfHead(std::string_view(head.data(), static_cast<size_t>(in.gcount())));
+}
+
+}  // namespace
+
+// 128-byte preamble, "DICM", then the file meta group, whose first element (0002,0000) UL
+// gives its remaining length (PS3.10 7.1).
+uint64_t DatasetOffsetOfHead(std::string_view head) {
+  if (head.size() < kPart10HeadBytes || head.substr(128, 4) != "DICM") return 0;
+  const auto* e = reinterpret_cast<const unsigned char*>(head.data()) + 132;
   bool is_group_length = e[0] == 0x02 && e[1] == 0x00 && e[2] == 0x00 && e[3] == 0x00 &&
                          e[4] == 'U' && e[5] == 'L' && e[6] == 4 && e[7] == 0;
   if (!is_group_length) return 0;
   uint32_t group_length = e[8] | (e[9] << 8) | (e[10] << 16) | (static_cast<uint32_t>(e[11]) << 24);
   return 132 + 12 + static_cast<uint64_t>(group_length);
 }
-
-}  // namespace
 
 void RegisterCodecs() {
   static std::once_flag once;

@@ -3,8 +3,10 @@
 // Thread-safety: free functions; safe to call concurrently on different files.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "dicom/instance_metadata.h"
@@ -26,6 +28,14 @@ struct ParsedInstance {
 //                    UID or SOP Class UID (the message names what is wrong);
 //  kNotFound: no such file.
 Result<ParsedInstance> ReadInstance(const std::string& path);
+
+// The first bytes of a Part 10 file that DatasetOffsetOfHead needs.
+inline constexpr size_t kPart10HeadBytes = 144;
+
+// ParsedInstance::dataset_offset from the file's first kPart10HeadBytes bytes (fewer when the
+// file is shorter): 0 when there is no preamble or no file meta group length, and then the
+// whole file counts as the data set.
+uint64_t DatasetOffsetOfHead(std::string_view head);
 
 // Registers DCMTK's decompression codecs once per process.
 void RegisterCodecs();

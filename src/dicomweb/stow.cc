@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "core/log.h"
@@ -45,8 +46,9 @@ int FailureReasonFor(const Status& status) {
 }
 
 struct StagedPart {
-  std::string path;             // empty when the part was refused before staging
-  Status refused = OkStatus();  // why, when refused
+  std::string path;                             // empty when the part was refused before staging
+  Status refused = OkStatus();                  // why, when refused
+  std::optional<ingest::DatasetDigest> digest;  // of the staged file, once complete
 };
 
 // Writes each part to a staged file. Owns the staged files until Release.
@@ -73,6 +75,7 @@ class StagingListener : public MultipartListener {
     STRATA_ASSIGN_OR_RETURN(part.path, ingest_.StagingPath());
     file_ = std::fopen(part.path.c_str(), "wb");
     if (!file_) return Unavailable("cannot create a staged file");
+    hasher_.emplace();
     return OkStatus();
   }
 
@@ -81,6 +84,7 @@ class StagingListener : public MultipartListener {
     if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
       return Unavailable("writing a staged file failed");
     }
+    hasher_->Update(data.data(), data.size());
     return OkStatus();
   }
 
@@ -89,6 +93,7 @@ class StagingListener : public MultipartListener {
     const bool ok = std::fclose(file_) == 0;
     file_ = nullptr;
     if (!ok) return Unavailable("writing a staged file failed");
+    parts_.back().digest = hasher_->Finish();
     return OkStatus();
   }
 
@@ -104,6 +109,7 @@ class StagingListener : public MultipartListener {
   ingest::IngestService& ingest_;
   std::vector<StagedPart> parts_;
   std::FILE* file_ = nullptr;
+  std::optional<ingest::DatasetHasher> hasher_;  // of the part being written
 };
 
 nlohmann::json Uid(const std::string& uid) { return ToJsonAttribute("UI", uid); }
@@ -121,6 +127,7 @@ PartOutcome StorePart(Services& services, const Request& request, const std::str
                       StagedPart& part) {
   PartOutcome outcome;
   outcome.status = part.refused;
+  std::optional<dicom::ParsedInstance> parsed_instance;
   if (outcome.status.ok()) {
     auto parsed = dicom::ReadInstance(part.path);
     if (!parsed.ok()) {
@@ -135,12 +142,15 @@ PartOutcome StorePart(Services& services, const Request& request, const std::str
             FailedPrecondition("instance " + outcome.sop_instance + " belongs to study " +
                                parsed->metadata.study_instance_uid + ", not " + study_uid);
       }
+      parsed_instance = std::move(parsed).value();
     }
   }
   if (outcome.status.ok()) {
     ingest::IngestRequest ingest_request;
     ingest_request.staged_path = part.path;
     ingest_request.source_address = request.remote_address;
+    ingest_request.parsed = std::move(parsed_instance);
+    ingest_request.digest = part.digest;
     auto stored = services.ingest.Ingest(ingest_request);
     part.path.clear();  // moved into the object store, or removed by Ingest on failure
     if (!stored.ok()) {

@@ -103,7 +103,10 @@ struct Archive {
     auto staged = ingest->StagingPath();
     ASSERT_TRUE(staged.ok());
     fs::copy_file(source, *staged, fs::copy_options::overwrite_existing);
-    auto result = ingest->Ingest({*staged, "TEST", "", std::nullopt, std::nullopt});
+    ingest::IngestRequest request;
+    request.staged_path = *staged;
+    request.source_ae = "TEST";
+    auto result = ingest->Ingest(request);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
   }
 

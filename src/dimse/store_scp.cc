@@ -1,7 +1,8 @@
 // C-STORE SCP (PS3.4 Annex B): the data set streams straight into a staged Part 10 file, bit
-// for bit as received (file meta information added), then IngestService makes it durable and
-// the response status comes from dimse_status.cc.
+// for bit as received (file meta information added) and hashed as it arrives, then
+// IngestService makes it durable and the response status comes from dimse_status.cc.
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <memory>
@@ -9,15 +10,31 @@
 #include "core/log.h"
 #include "dimse/dimse_status.h"
 #include "dimse/scp.h"
+#include "ingest/dataset_hasher.h"
 
 namespace strata::dimse {
 namespace {
 
 struct StoreState {
+  ~StoreState() {
+    if (staged_fd >= 0) ::close(staged_fd);
+  }
+
+  // Hashes what DCMTK has written to the staged file so far, while the rest is still on its way.
+  void HashStaged() {
+    if (staged_path.empty() || hash_failed) return;
+    if (staged_fd < 0) staged_fd = ::open(staged_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (staged_fd < 0) return;                      // not created yet
+    hash_failed = !hasher.CatchUp(staged_fd).ok();  // ingest then hashes the file itself
+  }
+
   AssociationContext* ctx = nullptr;
   std::string staged_path;  // empty when staging failed and the data set is discarded
   Status staging_error;
   std::unique_ptr<DcmDataset> status_detail;  // owned here: DIMSE_storeProvider does not
+  int staged_fd = -1;
+  ingest::DatasetHasher hasher;
+  bool hash_failed = false;
 };
 
 void SetFailure(StoreState& state, T_DIMSE_C_StoreRSP* response, DcmDataset** status_detail,
@@ -32,8 +49,9 @@ void SetFailure(StoreState& state, T_DIMSE_C_StoreRSP* response, DcmDataset** st
 void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request,
                    char* /*file_name*/, DcmDataset** /*dataset*/, T_DIMSE_C_StoreRSP* response,
                    DcmDataset** status_detail) {
-  if (progress->state != DIMSE_StoreEnd) return;
   auto& state = *static_cast<StoreState*>(data);
+  state.HashStaged();
+  if (progress->state != DIMSE_StoreEnd) return;
   AssociationContext& ctx = *state.ctx;
   Status result;
   std::string study_uid, series_uid;
@@ -49,6 +67,7 @@ void StoreCallback(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreR
     ingest_request.source_address = ctx.peer_address;
     ingest_request.expected_sop_class_uid = request->AffectedSOPClassUID;
     ingest_request.expected_sop_instance_uid = request->AffectedSOPInstanceUID;
+    if (state.staged_fd >= 0 && !state.hash_failed) ingest_request.digest = state.hasher.Finish();
     try {
       auto ingested = ctx.server->ingest->Ingest(ingest_request);
       if (!ingested.ok()) {

@@ -124,9 +124,14 @@ class IngestServiceImpl final : public IngestService {
 
   Result<IngestResult> IngestStaged(const IngestRequest& request) {
     BeginWriteback(request.staged_path);
-    auto read = dicom::ReadInstance(request.staged_path);
-    if (!read.ok()) return ExplainUnreadable(read.status());
-    dicom::ParsedInstance parsed = std::move(read).value();
+    dicom::ParsedInstance parsed;
+    if (request.parsed) {
+      parsed = *request.parsed;
+    } else {
+      auto read = dicom::ReadInstance(request.staged_path);
+      if (!read.ok()) return ExplainUnreadable(read.status());
+      parsed = std::move(read).value();
+    }
     const dicom::InstanceMetadata& m = parsed.metadata;
     if (request.expected_sop_class_uid && *request.expected_sop_class_uid != m.sop_class_uid) {
       return FailedPrecondition("data set SOPClassUID " + m.sop_class_uid +
@@ -138,11 +143,17 @@ class IngestServiceImpl final : public IngestService {
                                 " does not match the request's " +
                                 *request.expected_sop_instance_uid);
     }
-    STRATA_ASSIGN_OR_RETURN(std::string sha,
-                            blob::Sha256HexOfFile(request.staged_path, parsed.dataset_offset));
     struct stat staged_stat {};
     if (::stat(request.staged_path.c_str(), &staged_stat) != 0) {
       return Internal("staged file vanished: " + request.staged_path);
+    }
+    std::string sha;
+    if (request.digest && request.digest->dataset_offset == parsed.dataset_offset &&
+        request.digest->file_size == static_cast<uint64_t>(staged_stat.st_size)) {
+      sha = request.digest->sha256_hex;
+    } else {
+      STRATA_ASSIGN_OR_RETURN(sha,
+                              blob::Sha256HexOfFile(request.staged_path, parsed.dataset_offset));
     }
 
     IngestResult result;

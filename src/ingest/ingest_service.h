@@ -17,6 +17,8 @@
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
 #include "core/status.h"
+#include "dicom/dicom_file.h"
+#include "ingest/dataset_hasher.h"
 
 namespace strata::ingest {
 
@@ -28,6 +30,11 @@ struct IngestRequest {
   // set, they must agree with the data set.
   std::optional<std::string> expected_sop_class_uid;
   std::optional<std::string> expected_sop_instance_uid;
+  // What the receiver already knows of the staged file, so that ingest need not read it again:
+  // its parse (dicom::ReadInstance of this very file) and its content hash, computed while it
+  // was written. A digest whose offset or size disagrees with the file is not used.
+  std::optional<dicom::ParsedInstance> parsed;
+  std::optional<DatasetDigest> digest;
 };
 
 struct IngestResult {

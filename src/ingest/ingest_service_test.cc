@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "blob/crypto_util.h"
 #include "blob/file_blob_store.h"
 #include "catalog/sqlite_catalog.h"
 #include "dicom/testing/test_files.h"
@@ -34,6 +35,12 @@ class FaultyCatalog final : public catalog::Catalog {
  private:
   catalog::Catalog& base_;
 };
+
+IngestRequest Staged(const std::string& path) {
+  IngestRequest request;
+  request.staged_path = path;
+  return request;
+}
 
 class IngestServiceTest : public ::testing::Test {
  protected:
@@ -178,6 +185,38 @@ TEST_F(IngestServiceTest, RetainedStudyIsNotOverwritten) {
   EXPECT_EQ(Store(m, 0)->outcome, PutOutcome::kDuplicate) << "identical resend still succeeds";
 }
 
+// A receiver's parse and digest spare ingest a second read; a digest that does not fit the
+// file (another size) is not trusted.
+TEST_F(IngestServiceTest, ReceiverDigestIsUsedOnlyWhenItFitsTheFile) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto staged = ingest_->StagingPath();
+  ASSERT_TRUE(staged.ok());
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m));
+  auto parsed = dicom::ReadInstance(*staged);
+  ASSERT_TRUE(parsed.ok());
+  auto real_sha = blob::Sha256HexOfFile(*staged, parsed->dataset_offset);
+  ASSERT_TRUE(real_sha.ok());
+  IngestRequest request;
+  request.staged_path = *staged;
+  request.parsed = *parsed;
+  request.digest =
+      DatasetDigest{parsed->dataset_offset, fs::file_size(*staged) + 1, std::string(64, '0')};
+  auto stored = ingest_->Ingest(request);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_EQ(Versions(m.sop_instance_uid).size(), 1u);
+  EXPECT_EQ(Versions(m.sop_instance_uid)[0].sha256_hex, *real_sha);
+
+  // The same object again with a digest that fits: recognised as the same content.
+  staged = ingest_->StagingPath();
+  ASSERT_TRUE(staged.ok());
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m));
+  request.staged_path = *staged;
+  request.digest = DatasetDigest{parsed->dataset_offset, fs::file_size(*staged), *real_sha};
+  auto again = ingest_->Ingest(request);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->outcome, PutOutcome::kDuplicate);
+}
+
 TEST_F(IngestServiceTest, RequestMustMatchDataSet) {
   auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
   IngestRequest request;
@@ -197,8 +236,7 @@ TEST_F(IngestServiceTest, BadInputChangesNothing) {
   auto staged = ingest_->StagingPath();
   ASSERT_TRUE(staged.ok());
   std::ofstream(*staged) << "garbage";
-  EXPECT_EQ(ingest_->Ingest({*staged, "", "", {}, {}}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ingest_->Ingest(Staged(*staged)).status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(*staged));
   EXPECT_EQ(Counts().instances, 0u);
   EXPECT_EQ(ObjectFiles(), 0u);
@@ -235,7 +273,7 @@ TEST_F(IngestServiceTest, DataSetCutShortByAFullDiskIsOutOfResources) {
   ASSERT_TRUE(staged.ok());
   ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, dicom::testing::MakeMetadata(1, 1, 1, 1)));
   fs::resize_file(*staged, 200);  // what a write that ran out of space leaves
-  auto result = ingest->Ingest({*staged, "", "", {}, {}});
+  auto result = ingest->Ingest(Staged(*staged));
   EXPECT_EQ(result.status().code(), StatusCode::kResourceExhausted) << result.status().ToString();
   EXPECT_NE(result.status().message().find("full"), std::string::npos);
   // With space left, the same truncated file is just unreadable.
@@ -243,8 +281,7 @@ TEST_F(IngestServiceTest, DataSetCutShortByAFullDiskIsOutOfResources) {
   ASSERT_TRUE(again.ok());
   ASSERT_TRUE(dicom::testing::WriteTestInstance(*again, dicom::testing::MakeMetadata(1, 1, 1, 1)));
   fs::resize_file(*again, 200);
-  EXPECT_EQ(ingest_->Ingest({*again, "", "", {}, {}}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ingest_->Ingest(Staged(*again)).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Counts().instances, 0u);
 }
 
