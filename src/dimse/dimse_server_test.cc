@@ -21,17 +21,15 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "audit/sqlite_audit_log.h"
-#include "blob/file_blob_store.h"
-#include "catalog/sqlite_catalog.h"
+#include "blob/crypto_util.h"
 #include "dicom/testing/test_files.h"
 #include "dicom/transcode.h"
+#include "dimse/dimse_test_archive.h"
 #include "ingest/ingest_service.h"
 
 namespace strata::dimse {
@@ -41,62 +39,11 @@ namespace fs = std::filesystem;
 
 const std::string kCorpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files/";
 
-// Forwards to a real IngestService; a test can make StagingPath or Ingest fail.
-class ControllableIngest final : public ingest::IngestService {
- public:
-  explicit ControllableIngest(ingest::IngestService& base) : base_(base) {}
-  Result<std::string> StagingPath() override {
-    if (staging_error) return *staging_error;
-    return base_.StagingPath();
-  }
-  Result<ingest::IngestResult> Ingest(const ingest::IngestRequest& request) override {
-    last_request = request;
-    if (ingest_error) {
-      (void)unlink(request.staged_path.c_str());  // as the real service does on failure
-      return *ingest_error;
-    }
-    return base_.Ingest(request);
-  }
-  Status Recover() override { return base_.Recover(); }
-  std::optional<Status> staging_error;
-  std::optional<Status> ingest_error;
-  ingest::IngestRequest last_request;
+using testing::ControllableIngest;
 
- private:
-  ingest::IngestService& base_;
-};
-
-// One archive: catalog, blobs, ingest and a DIMSE server on 127.0.0.1, port 0.
-struct Archive {
-  fs::path dir;
-  std::unique_ptr<catalog::Catalog> catalog;
-  std::unique_ptr<blob::BlobStore> blobs;
-  std::unique_ptr<ingest::IngestService> ingest;
-  std::unique_ptr<ControllableIngest> controllable;
-  std::unique_ptr<audit::AuditLog> audit;
-  std::unique_ptr<DimseServer> server;
-
-  Archive(const fs::path& root, DimseServerOptions options) : dir(root) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    catalog = std::move(catalog::OpenSqliteCatalog((dir / "catalog.sqlite").string())).value();
-    blobs = std::move(blob::OpenFileBlobStore((dir / "objects").string())).value();
-    ingest = ingest::CreateIngestService(*catalog, *blobs, ingest::IngestOptions{});
-    controllable = std::make_unique<ControllableIngest>(*ingest);
-    options.bind_address = "127.0.0.1";
-    options.port = 0;
-    options.acse_timeout_seconds = 5;
-    options.dimse_timeout_seconds = 10;
-    audit = std::move(audit::OpenSqliteAuditLog((dir / "audit.sqlite").string())).value();
-    server = CreateDimseServer(options, *controllable, *catalog, *blobs, *audit);
-  }
-  ~Archive() {
-    server->Stop();
-    server.reset();
-    ingest.reset();
-    fs::remove_all(dir);
-  }
-  uint16_t port() const { return server->port(); }
+// The tests' archive, with direct ingest and a look into its staging folder.
+struct Archive : testing::TestArchive {
+  using TestArchive::TestArchive;
 
   // Ingests a copy of `source` directly (no network).
   void Put(const std::string& source) {
@@ -108,17 +55,6 @@ struct Archive {
     request.source_ae = "TEST";
     auto result = ingest->Ingest(request);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
-  }
-
-  std::vector<catalog::InstanceLocation> Locate(const std::string& study) {
-    std::vector<catalog::InstanceLocation> found;
-    EXPECT_TRUE(catalog
-                    ->Read([&](catalog::ReadTxn& txn) -> Status {
-                      STRATA_ASSIGN_OR_RETURN(found, txn.Locate(study, "", ""));
-                      return OkStatus();
-                    })
-                    .ok());
-    return found;
   }
 
   // Files in the blob store's staging folder (must be empty between operations).
@@ -441,6 +377,19 @@ TEST_F(DimseServerTest, StoreIsDurableAndQueryable) {
   EXPECT_EQ(archive->controllable->last_request.source_address, "127.0.0.1");
   EXPECT_EQ(archive->controllable->last_request.expected_sop_instance_uid, m2.sop_instance_uid);
   EXPECT_EQ(archive->StagedFiles(), 0u);
+  // The hash taken while the data set arrived is the stored object's.
+  const auto& digest = archive->controllable->last_request.digest;
+  ASSERT_TRUE(digest.has_value());
+  for (const auto& location : archive->Locate(m1.study_instance_uid)) {
+    if (location.sop_instance_uid != m2.sop_instance_uid) continue;
+    auto object = archive->blobs->Open(location.blob_key);
+    ASSERT_TRUE(object.ok());
+    EXPECT_EQ(digest->file_size, fs::file_size((*object)->path()));
+    auto sha = blob::Sha256HexOfFile((*object)->path(), digest->dataset_offset);
+    ASSERT_TRUE(sha.ok());
+    EXPECT_EQ(digest->sha256_hex, *sha);
+    EXPECT_EQ(location.sha256_hex, *sha);
+  }
 
   DcmDataset query;
   query.putAndInsertString(DCM_QueryRetrieveLevel, "IMAGE");

@@ -11,86 +11,29 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "audit/sqlite_audit_log.h"
-#include "blob/file_blob_store.h"
-#include "catalog/sqlite_catalog.h"
 #include "dicom/findings_sr.h"
 #include "dicom/testing/test_files.h"
 #include "dimse/dimse_server.h"
-#include "ingest/ingest_service.h"
+#include "dimse/dimse_test_archive.h"
 
 namespace strata::dimse {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Forwards to a real IngestService; a test can make Ingest fail.
-class ControllableIngest final : public ingest::IngestService {
- public:
-  explicit ControllableIngest(ingest::IngestService& base) : base_(base) {}
-  Result<std::string> StagingPath() override { return base_.StagingPath(); }
-  Result<ingest::IngestResult> Ingest(const ingest::IngestRequest& request) override {
-    if (ingest_error) {
-      (void)unlink(request.staged_path.c_str());
-      return *ingest_error;
-    }
-    return base_.Ingest(request);
-  }
-  Status Recover() override { return base_.Recover(); }
-  std::optional<Status> ingest_error;
-
- private:
-  ingest::IngestService& base_;
-};
-
-// The receiving peer: catalog, blobs, ingest and a DIMSE server on 127.0.0.1, port 0.
-struct Peer {
-  fs::path dir;
-  std::unique_ptr<catalog::Catalog> catalog;
-  std::unique_ptr<blob::BlobStore> blobs;
-  std::unique_ptr<ingest::IngestService> ingest;
-  std::unique_ptr<ControllableIngest> controllable;
-  std::unique_ptr<audit::AuditLog> audit;
-  std::unique_ptr<DimseServer> server;
-
-  Peer(const fs::path& root, DimseServerOptions options) : dir(root) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    catalog = std::move(catalog::OpenSqliteCatalog((dir / "catalog.sqlite").string())).value();
-    blobs = std::move(blob::OpenFileBlobStore((dir / "objects").string())).value();
-    ingest = ingest::CreateIngestService(*catalog, *blobs, ingest::IngestOptions{});
-    controllable = std::make_unique<ControllableIngest>(*ingest);
-    options.bind_address = "127.0.0.1";
-    options.port = 0;
-    options.acse_timeout_seconds = 5;
-    options.dimse_timeout_seconds = 10;
-    audit = std::move(audit::OpenSqliteAuditLog((dir / "audit.sqlite").string())).value();
-    server = CreateDimseServer(options, *controllable, *catalog, *blobs, *audit);
-  }
-  ~Peer() {
-    server->Stop();
-    server.reset();
-    ingest.reset();
-    fs::remove_all(dir);
-  }
+// The receiving peer.
+struct Peer : testing::TestArchive {
+  using TestArchive::TestArchive;
 
   DicomPeer Address() const { return {"STRATA", "127.0.0.1", server->port()}; }
 
   std::set<std::string> StoredSops(const std::string& study) {
-    std::vector<catalog::InstanceLocation> found;
-    EXPECT_TRUE(catalog
-                    ->Read([&](catalog::ReadTxn& txn) -> Status {
-                      STRATA_ASSIGN_OR_RETURN(found, txn.Locate(study, "", ""));
-                      return OkStatus();
-                    })
-                    .ok());
     std::set<std::string> sops;
-    for (const auto& l : found) sops.insert(l.sop_instance_uid);
+    for (const auto& l : Locate(study)) sops.insert(l.sop_instance_uid);
     return sops;
   }
 };
