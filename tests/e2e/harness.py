@@ -143,6 +143,19 @@ def stop_all() -> None:
         kill9(proc)
 
 
+# Folders from temp_dir, removed at exit after the processes that may write into them are gone
+# (atexit runs the handlers registered last first).
+_temp_dirs: list[Path] = []
+
+
+def _remove_temp_dirs() -> None:
+    if os.environ.get("STRATA_E2E_KEEP") == "1":
+        return
+    for path in _temp_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+atexit.register(_remove_temp_dirs)
 atexit.register(stop_all)
 
 
@@ -203,8 +216,11 @@ def out_dir(name: str) -> Path:
 
 
 def temp_dir(prefix: str = "strata-e2e-") -> Path:
-    """A temporary folder under $TMPDIR; the caller removes it (shutil.rmtree)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A temporary folder under $TMPDIR, removed when the test process exits (kept with
+    STRATA_E2E_KEEP=1); a caller may remove it earlier."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _temp_dirs.append(path)
+    return path
 
 
 def free_port() -> int:
