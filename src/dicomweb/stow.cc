@@ -1,12 +1,18 @@
 // STOW-RS (PS3.18 10.5): multipart/related; type="application/dicom" parsed as a stream.
 //
-// Every part is written straight to a staged file; only when the whole body has parsed are the
-// staged objects ingested, so a malformed or oversized body stores nothing. The response lists
-// each instance in ReferencedSOPSequence or FailedSOPSequence (with a FailureReason).
+// Every part is written straight to a staged file and prepared for ingest (checked, made
+// durable in the object store) while the rest of the body still arrives. Only when the whole
+// body has parsed are the prepared objects committed to the catalog, so a malformed or
+// oversized body stores nothing. The response lists each instance in ReferencedSOPSequence or
+// FailedSOPSequence (with a FailureReason).
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -21,7 +27,8 @@ namespace strata::dicomweb {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kIngestThreads = 8;
+constexpr size_t kPrepareThreads = 4;  // parts made durable while the body arrives
+constexpr size_t kCommitThreads = 8;   // concurrent commits share a group commit
 
 // PS3.18 Table I.2-1 / PS3.4 B.2.3 failure reasons.
 constexpr int kProcessingFailure = 0x0110;
@@ -51,24 +58,26 @@ struct StagedPart {
   std::optional<ingest::DatasetDigest> digest;  // of the staged file, once complete
 };
 
-// Writes each part to a staged file. Owns the staged files until Release.
+// Writes each part to a staged file and hands each complete part to `on_part`, which then owns
+// its staged file. Owns only the part being written.
 class StagingListener : public MultipartListener {
  public:
-  explicit StagingListener(ingest::IngestService& ingest) : ingest_(ingest) {}
+  StagingListener(ingest::IngestService& ingest, std::function<void(StagedPart)> on_part)
+      : ingest_(ingest), on_part_(std::move(on_part)) {}
   ~StagingListener() override {
     if (file_) std::fclose(file_);
-    for (const StagedPart& part : parts_) Remove(part.path);
+    if (part_) Remove(part_->path);
   }
 
   Status OnPartBegin(const std::map<std::string, std::string>& headers) override {
-    StagedPart& part = parts_.emplace_back();
+    StagedPart& part = part_.emplace();
+    ++count_;
     auto type = headers.find("content-type");
     if (type != headers.end()) {
       auto media = ParseMediaType(type->second);
       if (!media.ok() || media->type != "application/dicom") {
-        part.refused =
-            InvalidArgument("part " + std::to_string(parts_.size()) + " has Content-Type '" +
-                            type->second + "', not application/dicom");
+        part.refused = InvalidArgument("part " + std::to_string(count_) + " has Content-Type '" +
+                                       type->second + "', not application/dicom");
         return OkStatus();
       }
     }
@@ -89,15 +98,18 @@ class StagingListener : public MultipartListener {
   }
 
   Status OnPartEnd() override {
-    if (!file_) return OkStatus();
-    const bool ok = std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!ok) return Unavailable("writing a staged file failed");
-    parts_.back().digest = hasher_->Finish();
+    if (file_) {
+      const bool ok = std::fclose(file_) == 0;
+      file_ = nullptr;
+      if (!ok) return Unavailable("writing a staged file failed");
+      part_->digest = hasher_->Finish();
+    }
+    on_part_(std::move(*part_));
+    part_.reset();
     return OkStatus();
   }
 
-  std::vector<StagedPart>& parts() { return parts_; }
+  size_t count() const { return count_; }
 
   static void Remove(const std::string& path) {
     if (path.empty()) return;
@@ -107,7 +119,9 @@ class StagingListener : public MultipartListener {
 
  private:
   ingest::IngestService& ingest_;
-  std::vector<StagedPart> parts_;
+  std::function<void(StagedPart)> on_part_;
+  std::optional<StagedPart> part_;  // being written
+  size_t count_ = 0;
   std::FILE* file_ = nullptr;
   std::optional<ingest::DatasetHasher> hasher_;  // of the part being written
 };
@@ -122,10 +136,17 @@ struct PartOutcome {
   std::string series;
 };
 
-// Checks one staged part and ingests it; the staged file is gone afterwards either way.
-PartOutcome StorePart(Services& services, const Request& request, const std::string& study_uid,
-                      StagedPart& part) {
+struct PreparedPart {
   PartOutcome outcome;
+  std::optional<ingest::PreparedIngest> prepared;  // when outcome.status is OK
+};
+
+// Checks one staged part and prepares its ingest; the staged file belongs to the prepared
+// ingest afterwards, or is gone.
+PreparedPart PreparePart(ingest::IngestService& ingest, const Request& request,
+                         const std::string& study_uid, StagedPart& part) {
+  PreparedPart result;
+  PartOutcome& outcome = result.outcome;
   outcome.status = part.refused;
   std::optional<dicom::ParsedInstance> parsed_instance;
   if (outcome.status.ok()) {
@@ -145,26 +166,111 @@ PartOutcome StorePart(Services& services, const Request& request, const std::str
       parsed_instance = std::move(parsed).value();
     }
   }
-  if (outcome.status.ok()) {
-    ingest::IngestRequest ingest_request;
-    ingest_request.staged_path = part.path;
-    ingest_request.source_address = request.remote_address;
-    ingest_request.parsed = std::move(parsed_instance);
-    ingest_request.digest = part.digest;
-    auto stored = services.ingest.Ingest(ingest_request);
-    part.path.clear();  // moved into the object store, or removed by Ingest on failure
-    if (!stored.ok()) {
-      outcome.status = stored.status();
-    } else {
-      outcome.sop_class = stored->sop_class_uid;
-      outcome.sop_instance = stored->sop_instance_uid;
-    }
-    return outcome;
+  if (!outcome.status.ok()) {
+    StagingListener::Remove(part.path);
+    part.path.clear();
+    return result;
   }
-  StagingListener::Remove(part.path);
-  part.path.clear();
-  return outcome;
+  ingest::IngestRequest ingest_request;
+  ingest_request.staged_path = part.path;
+  ingest_request.source_address = request.remote_address;
+  ingest_request.parsed = std::move(parsed_instance);
+  ingest_request.digest = part.digest;
+  auto prepared = ingest.Prepare(ingest_request);
+  part.path.clear();  // placed in the object store, or removed by Prepare on failure
+  if (!prepared.ok()) {
+    outcome.status = prepared.status();
+  } else {
+    outcome.sop_class = prepared->result.sop_class_uid;
+    outcome.sop_instance = prepared->result.sop_instance_uid;
+    result.prepared = std::move(prepared).value();
+  }
+  return result;
 }
+
+// Prepares the parts of one request on a few threads while the body is still being read, so
+// that the objects' flushes overlap the transfer. Whatever is not taken by Finish (a body that
+// failed to parse) is abandoned when it goes: the catalog never hears of it.
+class PartPreparer {
+ public:
+  PartPreparer(ingest::IngestService& ingest, const Request& request, std::string study_uid)
+      : ingest_(ingest), request_(request), study_uid_(std::move(study_uid)) {}
+
+  ~PartPreparer() {
+    Join();
+    for (PreparedPart& part : done_) {
+      if (part.prepared) ingest_.Abandon(std::move(*part.prepared));
+    }
+  }
+
+  // Takes the part (and its staged file) in body order.
+  void Add(StagedPart part) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back({done_.size(), std::move(part)});
+      done_.emplace_back();
+    }
+    if (threads_.size() < kPrepareThreads) {
+      threads_.emplace_back([this] { Work(); });
+    } else {
+      wake_.notify_one();
+    }
+  }
+
+  // Waits for every part; the outcomes in body order.
+  std::vector<PreparedPart> Finish() {
+    Join();
+    std::vector<PreparedPart> done = std::move(done_);
+    done_.clear();
+    return done;
+  }
+
+ private:
+  struct Queued {
+    size_t index;
+    StagedPart part;
+  };
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      Queued item = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      PreparedPart prepared;
+      try {
+        prepared = PreparePart(ingest_, request_, study_uid_, item.part);
+      } catch (const std::exception& e) {
+        StagingListener::Remove(item.part.path);
+        prepared.outcome.status = Internal(std::string("storing a part failed: ") + e.what());
+      }
+      lock.lock();
+      done_[item.index] = std::move(prepared);
+    }
+  }
+
+  void Join() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    wake_.notify_all();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+  ingest::IngestService& ingest_;
+  const Request& request_;
+  const std::string study_uid_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Queued> queue_;        // guarded by mutex_
+  std::vector<PreparedPart> done_;  // guarded by mutex_; one per part added
+  bool closing_ = false;            // guarded by mutex_
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace
 
@@ -194,7 +300,9 @@ Response HandleStow(Services& services, Request& request) {
   const std::string boundary = media->Param("boundary");
   if (boundary.empty()) return Response::Error(400, "multipart/related without a boundary");
 
-  StagingListener listener(services.ingest);
+  PartPreparer preparer(services.ingest, request, study_uid);
+  StagingListener listener(services.ingest,
+                           [&](StagedPart part) { preparer.Add(std::move(part)); });
   auto parser = MultipartParser::Create(boundary, listener);
   if (!parser.ok()) return Response::Error(parser.status());
   std::vector<char> chunk(kReadChunk);
@@ -207,17 +315,20 @@ Response HandleStow(Services& services, Request& request) {
   }
   Status finished = parser->Finish();
   if (!finished.ok()) return Response::Error(finished);
-  if (listener.parts().empty()) return Response::Error(400, "multipart body has no parts");
+  if (listener.count() == 0) return Response::Error(400, "multipart body has no parts");
 
-  // Parts are ingested by a few threads at once: each Ingest waits until durable, and
-  // concurrent ones share a group commit.
-  std::vector<StagedPart>& parts = listener.parts();
+  // The body is whole: commit the prepared parts, a few at once so that they share a group
+  // commit.
+  std::vector<PreparedPart> parts = preparer.Finish();
   std::vector<PartOutcome> outcomes(parts.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next++; i < parts.size(); i = next++) {
+      outcomes[i] = std::move(parts[i].outcome);
+      if (!parts[i].prepared) continue;
       try {
-        outcomes[i] = StorePart(services, request, study_uid, parts[i]);
+        auto stored = services.ingest.Commit(std::move(*parts[i].prepared));
+        if (!stored.ok()) outcomes[i].status = stored.status();
       } catch (const std::exception& e) {
         outcomes[i].status = Internal(std::string("storing a part failed: ") + e.what());
       }
@@ -225,7 +336,7 @@ Response HandleStow(Services& services, Request& request) {
   };
   {
     std::vector<std::thread> threads;
-    const size_t count = std::min(parts.size(), kIngestThreads);
+    const size_t count = std::min(parts.size(), kCommitThreads);
     for (size_t t = 1; t < count; ++t) threads.emplace_back(work);
     work();
     for (auto& t : threads) t.join();

@@ -20,8 +20,8 @@
 
 namespace strata::dimse::testing {
 
-// Forwards to a real IngestService; a test can make StagingPath or Ingest fail, and sees the
-// last request.
+// Forwards to a real IngestService; a test can make StagingPath or Prepare (so Ingest) fail, and
+// sees the last request.
 class ControllableIngest final : public ingest::IngestService {
  public:
   explicit ControllableIngest(ingest::IngestService& base) : base_(base) {}
@@ -29,14 +29,18 @@ class ControllableIngest final : public ingest::IngestService {
     if (staging_error) return *staging_error;
     return base_.StagingPath();
   }
-  Result<ingest::IngestResult> Ingest(const ingest::IngestRequest& request) override {
+  Result<ingest::PreparedIngest> Prepare(const ingest::IngestRequest& request) override {
     last_request = request;
     if (ingest_error) {
       (void)::unlink(request.staged_path.c_str());  // as the real service does on failure
       return *ingest_error;
     }
-    return base_.Ingest(request);
+    return base_.Prepare(request);
   }
+  Result<ingest::IngestResult> Commit(ingest::PreparedIngest prepared) override {
+    return base_.Commit(std::move(prepared));
+  }
+  void Abandon(ingest::PreparedIngest prepared) override { base_.Abandon(std::move(prepared)); }
   Status Recover() override { return base_.Recover(); }
   std::optional<Status> staging_error;
   std::optional<Status> ingest_error;

@@ -79,12 +79,33 @@ class IngestServiceImpl final : public IngestService {
     return blobs_.StagingPath();
   }
 
-  Result<IngestResult> Ingest(const IngestRequest& request) override {
-    auto result = IngestStaged(request);
-    // Whatever happened, the staged file is no longer needed: the object (if any) is committed
-    // or removed. Only a crash before this line leaves it, for Recover.
-    ::unlink(request.staged_path.c_str());
-    return result;
+  Result<PreparedIngest> Prepare(const IngestRequest& request) override {
+    auto prepared = PrepareStaged(request);
+    // The staged file stays only while a placed object waits for its commit: a crash then
+    // leaves it for Recover, which removes the uncommitted object.
+    if (!prepared.ok() || prepared->result.outcome == PutOutcome::kDuplicate) {
+      ::unlink(request.staged_path.c_str());
+    } else {
+      prepared->staged_path = request.staged_path;
+    }
+    return prepared;
+  }
+
+  Result<IngestResult> Commit(PreparedIngest prepared) override {
+    if (prepared.result.outcome == PutOutcome::kDuplicate) return prepared.result;
+    auto outcome = CommitRecord(std::move(prepared.record));
+    if (!outcome.ok() && prepared.created) blobs_.Delete(prepared.result.blob_key).IgnoreError();
+    // The object is committed or removed; only a crash before this line leaves the staged file.
+    ::unlink(prepared.staged_path.c_str());
+    if (!outcome.ok()) return outcome.status();
+    prepared.result.outcome = *outcome;
+    return prepared.result;
+  }
+
+  void Abandon(PreparedIngest prepared) override {
+    if (prepared.result.outcome == PutOutcome::kDuplicate) return;
+    if (prepared.created) blobs_.Delete(prepared.result.blob_key).IgnoreError();
+    ::unlink(prepared.staged_path.c_str());
   }
 
   Status Recover() override {
@@ -122,7 +143,7 @@ class IngestServiceImpl final : public IngestService {
     return status;
   }
 
-  Result<IngestResult> IngestStaged(const IngestRequest& request) {
+  Result<PreparedIngest> PrepareStaged(const IngestRequest& request) {
     BeginWriteback(request.staged_path);
     dicom::ParsedInstance parsed;
     if (request.parsed) {
@@ -156,7 +177,8 @@ class IngestServiceImpl final : public IngestService {
                               blob::Sha256HexOfFile(request.staged_path, parsed.dataset_offset));
     }
 
-    IngestResult result;
+    PreparedIngest prepared;
+    IngestResult& result = prepared.result;
     result.study_instance_uid = m.study_instance_uid;
     result.series_instance_uid = m.series_instance_uid;
     result.sop_instance_uid = m.sop_instance_uid;
@@ -172,7 +194,7 @@ class IngestServiceImpl final : public IngestService {
       if (v.current && v.sha256_hex == sha) {
         result.outcome = PutOutcome::kDuplicate;
         result.blob_key = v.blob_key;
-        return result;
+        return prepared;
       }
       if (v.current && options_.duplicates == catalog::DuplicatePolicy::kReject) {
         return AlreadyExists("a different object is already stored under SOPInstanceUID " +
@@ -180,11 +202,10 @@ class IngestServiceImpl final : public IngestService {
       }
     }
 
-    bool created = false;
     STRATA_ASSIGN_OR_RETURN(result.blob_key, PlaceObject(request.staged_path, BaseKey(m), sha,
-                                                         versions.empty(), &created));
+                                                         versions.empty(), &prepared.created));
 
-    catalog::InstanceRecord record;
+    catalog::InstanceRecord& record = prepared.record;
     record.metadata = m;
     record.blob_key = result.blob_key;
     record.size_bytes = static_cast<uint64_t>(staged_stat.st_size);
@@ -193,13 +214,7 @@ class IngestServiceImpl final : public IngestService {
     record.source_ae = request.source_ae;
     record.retention_until = catalog::DefaultRetentionUntil(options_.retention, m.study_date,
                                                             m.modality, record.received_at_ms);
-    auto outcome = Commit(std::move(record));
-    if (!outcome.ok()) {
-      if (created) blobs_.Delete(result.blob_key).IgnoreError();
-      return outcome.status();
-    }
-    result.outcome = *outcome;
-    return result;
+    return prepared;
   }
 
   // Stores the staged file at its object key: "<base>.dcm" for the first version, else
@@ -260,7 +275,7 @@ class IngestServiceImpl final : public IngestService {
     return OkStatus();
   }
 
-  Result<PutOutcome> Commit(catalog::InstanceRecord record) {
+  Result<PutOutcome> CommitRecord(catalog::InstanceRecord record) {
     auto pending = std::make_shared<PendingCommit>();
     pending->record = std::move(record);
     auto future = pending->done.get_future();
@@ -332,6 +347,11 @@ class IngestServiceImpl final : public IngestService {
 };
 
 }  // namespace
+
+Result<IngestResult> IngestService::Ingest(const IngestRequest& request) {
+  STRATA_ASSIGN_OR_RETURN(PreparedIngest prepared, Prepare(request));
+  return Commit(std::move(prepared));
+}
 
 std::unique_ptr<IngestService> CreateIngestService(catalog::Catalog& catalog,
                                                    blob::BlobStore& blobs,

@@ -46,6 +46,14 @@ struct IngestResult {
   std::string blob_key;
 };
 
+// An ingest between Prepare and Commit. Move-only in spirit: commit or abandon it once.
+struct PreparedIngest {
+  IngestResult result;             // outcome kDuplicate: already stored, nothing to commit
+  catalog::InstanceRecord record;  // what Commit records
+  std::string staged_path;         // kept until Commit or Abandon, for Recover after a crash
+  bool created = false;            // this ingest placed the object (Abandon removes it)
+};
+
 struct IngestOptions {
   catalog::DuplicatePolicy duplicates = catalog::DuplicatePolicy::kKeepVersions;
   int max_batch = 256;
@@ -75,7 +83,17 @@ class IngestService {
   //                       object of a soft-deleted study;
   //  kAlreadyExists: a different object under this SOP Instance UID and policy kReject;
   //  kResourceExhausted: out of space; kUnavailable/kInternal: storage or catalog failure.
-  virtual Result<IngestResult> Ingest(const IngestRequest& request) = 0;
+  Result<IngestResult> Ingest(const IngestRequest& request);
+
+  // The two halves of Ingest, for a caller that may change the catalog only once it knows more
+  // (STOW-RS, once the whole body has parsed). Prepare does everything but the catalog: the
+  // object is durable in the object store, where nothing refers to it yet; it fails as Ingest
+  // does and then removes the staged file. Commit records a prepared object in the catalog
+  // (group commit) and returns Ingest's result; Abandon removes it. Every prepared ingest must
+  // be committed or abandoned; a crash in between leaves it to Recover.
+  virtual Result<PreparedIngest> Prepare(const IngestRequest& request) = 0;
+  virtual Result<IngestResult> Commit(PreparedIngest prepared) = 0;
+  virtual void Abandon(PreparedIngest prepared) = 0;
 
   // Finishes what a crash interrupted, before serving: for every staged file the blob store
   // found at start-up, removes the object an unfinished ingest placed but never committed

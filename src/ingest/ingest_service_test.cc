@@ -347,6 +347,59 @@ TEST_F(IngestServiceTest, RecoverRemovesObjectsOfInterruptedIngests) {
   EXPECT_TRUE(fs::is_empty(dir_ / "objects" / ".staging"));
 }
 
+TEST_F(IngestServiceTest, PreparedObjectIsDurableButUncataloguedUntilCommit) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto staged = ingest_->StagingPath();
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m, 0));
+  auto prepared = ingest_->Prepare(Staged(*staged));
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  EXPECT_TRUE(blobs_->Open(prepared->result.blob_key).ok()) << "placed before the commit";
+  EXPECT_TRUE(fs::exists(*staged)) << "kept for Recover until the commit";
+  EXPECT_EQ(Counts().instances, 0u);
+
+  auto committed = ingest_->Commit(std::move(prepared).value());
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(committed->outcome, PutOutcome::kStored);
+  EXPECT_EQ(Versions(m.sop_instance_uid).size(), 1u);
+  EXPECT_FALSE(fs::exists(*staged));
+}
+
+TEST_F(IngestServiceTest, AbandonedPrepareLeavesNothing) {
+  auto kept = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  ASSERT_TRUE(Store(kept).ok());
+  // A new object, and a resend of the stored one: abandoning either changes nothing stored.
+  for (const auto& m : {dicom::testing::MakeMetadata(1, 1, 1, 2), kept}) {
+    auto staged = ingest_->StagingPath();
+    ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m, 0));
+    auto prepared = ingest_->Prepare(Staged(*staged));
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    ingest_->Abandon(std::move(prepared).value());
+    EXPECT_FALSE(fs::exists(*staged));
+  }
+  EXPECT_EQ(ObjectFiles(), 1u);
+  EXPECT_EQ(Counts().instances, 1u);
+  EXPECT_TRUE(blobs_->Open(Versions(kept.sop_instance_uid).at(0).blob_key).ok());
+}
+
+TEST_F(IngestServiceTest, RecoverRemovesAPreparedObjectNeverCommitted) {
+  auto m = dicom::testing::MakeMetadata(1, 1, 1, 1);
+  auto staged = ingest_->StagingPath();
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, m, 0));
+  auto prepared = ingest_->Prepare(Staged(*staged));
+  ASSERT_TRUE(prepared.ok());
+  ASSERT_EQ(ObjectFiles(), 1u);
+  // A crash between Prepare and Commit: the service goes, its staged file stays.
+  auto reopened = blob::OpenFileBlobStore((dir_ / "objects").string());
+  ASSERT_TRUE(reopened.ok());
+  ingest_.reset();
+  blobs_ = std::move(reopened).value();
+  Recreate(IngestOptions{});
+  ASSERT_TRUE(ingest_->Recover().ok());
+  EXPECT_EQ(ObjectFiles(), 0u);
+  EXPECT_EQ(Counts().instances, 0u);
+  EXPECT_TRUE(fs::is_empty(dir_ / "objects" / ".staging"));
+}
+
 TEST_F(IngestServiceTest, MinFreeBytesRefusesStores) {
   IngestOptions options;
   options.min_free_bytes = UINT64_MAX;

@@ -62,8 +62,12 @@ class DicomWebBadInputTest(E2ETestCase):
     def test_malformed_multipart_is_400(self):
         payload = Path(self.files[0]).read_bytes()
         body, ctype = harness.multipart_related([payload])
+        # Whole parts first, then a cut: those parts were already prepared while the body
+        # arrived, and must be abandoned.
+        several, _ = harness.multipart_related([Path(f).read_bytes() for f in self.files[:3]])
         cases = [
             (body[:-30], ctype, "closing boundary"),                 # cut before the end
+            (several[:-30], ctype, "closing boundary"),
             (body, 'multipart/related; type="application/dicom"', "boundary"),  # no boundary
             (b"garbage without any boundary", ctype, "no boundary found"),
             (body.replace(b"Content-Type: application/dicom", b"No colon here"), ctype, "header"),
