@@ -27,8 +27,8 @@ std::mutex& ExternalSocketMutex() {
 }
 
 // Waits until the whole A-ASSOCIATE-RQ PDU (PS3.8 9.3.2) is readable on `fd`, so that DCMTK
-// reads it without blocking while ExternalSocketMutex is held. Returns false on timeout, EOF
-// or a PDU that is not an A-ASSOCIATE-RQ.
+// reads it without blocking while ExternalSocketMutex is held. Returns false on timeout, on a
+// PDU that is not an A-ASSOCIATE-RQ, and when the peer closes its side before sending it all.
 bool WaitForAssociateRequest(int fd, int timeout_seconds) {
   // Large requests (many contexts) may not fit the socket buffer; past this, read directly.
   constexpr size_t kMaxPeek = 64 * 1024;
@@ -36,33 +36,41 @@ bool WaitForAssociateRequest(int fd, int timeout_seconds) {
   std::vector<unsigned char> buffer(kMaxPeek);
   size_t wanted = 6;
   bool have_header = false;
+  bool complete = false;
+  bool peer_done = false;  // the peer closed its side: what is here is all there will be
   for (;;) {
     const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return false;
+    if (n == 0) break;
     if (n > 0) {
       if (!have_header && static_cast<size_t>(n) >= 6) {
-        if (buffer[0] != 0x01) return false;
+        if (buffer[0] != 0x01) break;
         const uint32_t length = (uint32_t{buffer[2]} << 24) | (uint32_t{buffer[3]} << 16) |
                                 (uint32_t{buffer[4]} << 8) | uint32_t{buffer[5]};
         wanted = std::min<size_t>(kMaxPeek, size_t{length} + 6);
         have_header = true;
       }
-      if (have_header && static_cast<size_t>(n) >= wanted) return true;
+      if (have_header && static_cast<size_t>(n) >= wanted) {
+        complete = true;
+        break;
+      }
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      return false;
+      break;
     }
+    if (peer_done) break;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd pfd{fd, POLLIN, 0};
-    // Data already buffered but incomplete: poll() would return at once, so sleep briefly.
-    if (n > 0) {
-      usleep(2000);
-    } else if (poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 &&
-               errno != EINTR) {
-      return false;
-    }
+    if (left.count() <= 0) break;
+    // Readable only once `wanted` bytes are there (or the peer closed): no wake-up per segment.
+    const int low_water = static_cast<int>(wanted);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low_water, sizeof(low_water));
+    pollfd pfd{fd, POLLIN | POLLRDHUP, 0};
+    const int ready = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) peer_done = true;
   }
+  const int one = 1;  // DCMTK reads PDUs of any size from here on
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+  return complete;
 }
 
 void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,

@@ -348,6 +348,34 @@ TEST_F(DimseServerTest, NonDicomTrafficIsDroppedAndServerKeepsServing) {
   EXPECT_EQ(raw.Echo(), STATUS_Success);
 }
 
+// A peer that sends part of an A-ASSOCIATE-RQ and closes its side is dropped at once, not when
+// the ACSE timeout (5 s here) runs out.
+TEST_F(DimseServerTest, PartialAssociateRequestFromAClosedPeerIsDroppedAtOnce) {
+  auto archive = StartArchive();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(archive->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // An A-ASSOCIATE-RQ header announcing 200 bytes, and only 10 of them.
+  const unsigned char partial[16] = {0x01, 0, 0,   0,   0,   200, 0,   1,
+                                     0,    0, 'S', 'T', 'R', 'A', 'T', 'A'};
+  ASSERT_EQ(send(fd, partial, sizeof(partial), MSG_NOSIGNAL),
+            static_cast<ssize_t>(sizeof(partial)));
+  ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+  const auto start = std::chrono::steady_clock::now();
+  char buf[16];
+  EXPECT_LE(recv(fd, buf, sizeof(buf), 0), 0);  // closed (or reset) without an answer
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  close(fd);
+  RawAssociation raw(archive->port(), "TESTSCU", "STRATA",
+                     {{UID_VerificationSOPClass, kUncompressed}});
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw.Echo(), STATUS_Success);
+}
+
 TEST_F(DimseServerTest, RefusesUnknownAbstractSyntaxButAcceptsTheRest) {
   auto archive = StartArchive();
   RawAssociation raw(archive->port(), "TESTSCU", "STRATA",
