@@ -6,7 +6,6 @@
 // oversized body stores nothing. The response lists each instance in ReferencedSOPSequence or
 // FailedSOPSequence (with a FailureReason).
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -28,7 +27,6 @@ namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kPrepareThreads = 4;  // parts made durable while the body arrives
-constexpr size_t kCommitThreads = 8;   // concurrent commits share a group commit
 
 // PS3.18 Table I.2-1 / PS3.4 B.2.3 failure reasons.
 constexpr int kProcessingFailure = 0x0110;
@@ -317,29 +315,21 @@ Response HandleStow(Services& services, Request& request) {
   if (!finished.ok()) return Response::Error(finished);
   if (listener.count() == 0) return Response::Error(400, "multipart body has no parts");
 
-  // The body is whole: commit the prepared parts, a few at once so that they share a group
-  // commit.
+  // The body is whole: commit the prepared parts, in one group commit.
   std::vector<PreparedPart> parts = preparer.Finish();
-  std::vector<PartOutcome> outcomes(parts.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < parts.size(); i = next++) {
-      outcomes[i] = std::move(parts[i].outcome);
-      if (!parts[i].prepared) continue;
-      try {
-        auto stored = services.ingest.Commit(std::move(*parts[i].prepared));
-        if (!stored.ok()) outcomes[i].status = stored.status();
-      } catch (const std::exception& e) {
-        outcomes[i].status = Internal(std::string("storing a part failed: ") + e.what());
-      }
+  std::vector<ingest::PreparedIngest> prepared;
+  std::vector<PartOutcome> outcomes;
+  std::vector<size_t> prepared_parts;  // outcome index of each prepared ingest
+  for (PreparedPart& part : parts) {
+    if (part.prepared) {
+      prepared_parts.push_back(outcomes.size());
+      prepared.push_back(std::move(*part.prepared));
     }
-  };
-  {
-    std::vector<std::thread> threads;
-    const size_t count = std::min(parts.size(), kCommitThreads);
-    for (size_t t = 1; t < count; ++t) threads.emplace_back(work);
-    work();
-    for (auto& t : threads) t.join();
+    outcomes.push_back(std::move(part.outcome));
+  }
+  std::vector<Result<ingest::IngestResult>> stored = services.ingest.Commit(std::move(prepared));
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (!stored[i].ok()) outcomes[prepared_parts[i]].status = stored[i].status();
   }
 
   nlohmann::json referenced = nlohmann::json::array();

@@ -37,7 +37,8 @@ class ControllableIngest final : public ingest::IngestService {
     }
     return base_.Prepare(request);
   }
-  Result<ingest::IngestResult> Commit(ingest::PreparedIngest prepared) override {
+  std::vector<Result<ingest::IngestResult>> Commit(
+      std::vector<ingest::PreparedIngest> prepared) override {
     return base_.Commit(std::move(prepared));
   }
   void Abandon(ingest::PreparedIngest prepared) override { base_.Abandon(std::move(prepared)); }

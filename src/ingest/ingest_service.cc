@@ -91,15 +91,40 @@ class IngestServiceImpl final : public IngestService {
     return prepared;
   }
 
-  Result<IngestResult> Commit(PreparedIngest prepared) override {
-    if (prepared.result.outcome == PutOutcome::kDuplicate) return prepared.result;
-    auto outcome = CommitRecord(std::move(prepared.record));
-    if (!outcome.ok() && prepared.created) blobs_.Delete(prepared.result.blob_key).IgnoreError();
-    // The object is committed or removed; only a crash before this line leaves the staged file.
-    ::unlink(prepared.staged_path.c_str());
-    if (!outcome.ok()) return outcome.status();
-    prepared.result.outcome = *outcome;
-    return prepared.result;
+  std::vector<Result<IngestResult>> Commit(std::vector<PreparedIngest> prepared) override {
+    // Queued together, so that they share a group commit.
+    std::vector<std::future<Result<PutOutcome>>> outcomes(prepared.size());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t i = 0; i < prepared.size(); ++i) {
+        if (prepared[i].result.outcome == PutOutcome::kDuplicate) continue;
+        auto pending = std::make_shared<PendingCommit>();
+        pending->record = std::move(prepared[i].record);
+        outcomes[i] = pending->done.get_future();
+        queue_.push_back(std::move(pending));
+      }
+    }
+    wake_.notify_one();
+    std::vector<Result<IngestResult>> results;
+    results.reserve(prepared.size());
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      IngestResult& result = prepared[i].result;
+      if (result.outcome == PutOutcome::kDuplicate) {
+        results.emplace_back(std::move(result));
+        continue;
+      }
+      auto outcome = outcomes[i].get();
+      if (!outcome.ok() && prepared[i].created) blobs_.Delete(result.blob_key).IgnoreError();
+      // Committed or removed: only a crash before this line leaves the staged file.
+      ::unlink(prepared[i].staged_path.c_str());
+      if (!outcome.ok()) {
+        results.emplace_back(outcome.status());
+        continue;
+      }
+      result.outcome = *outcome;
+      results.emplace_back(std::move(result));
+    }
+    return results;
   }
 
   void Abandon(PreparedIngest prepared) override {
@@ -275,18 +300,6 @@ class IngestServiceImpl final : public IngestService {
     return OkStatus();
   }
 
-  Result<PutOutcome> CommitRecord(catalog::InstanceRecord record) {
-    auto pending = std::make_shared<PendingCommit>();
-    pending->record = std::move(record);
-    auto future = pending->done.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(pending);
-    }
-    wake_.notify_one();
-    return future.get();
-  }
-
   // Group commit: everything queued while the previous transaction was committing goes into
   // the next one, so many concurrent stores share one fsync.
   void CommitLoop() {
@@ -350,7 +363,9 @@ class IngestServiceImpl final : public IngestService {
 
 Result<IngestResult> IngestService::Ingest(const IngestRequest& request) {
   STRATA_ASSIGN_OR_RETURN(PreparedIngest prepared, Prepare(request));
-  return Commit(std::move(prepared));
+  std::vector<PreparedIngest> one;
+  one.push_back(std::move(prepared));
+  return std::move(Commit(std::move(one)).front());
 }
 
 std::unique_ptr<IngestService> CreateIngestService(catalog::Catalog& catalog,

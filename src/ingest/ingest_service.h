@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "blob/blob_store.h"
 #include "catalog/catalog.h"
@@ -88,11 +89,11 @@ class IngestService {
   // The two halves of Ingest, for a caller that may change the catalog only once it knows more
   // (STOW-RS, once the whole body has parsed). Prepare does everything but the catalog: the
   // object is durable in the object store, where nothing refers to it yet; it fails as Ingest
-  // does and then removes the staged file. Commit records a prepared object in the catalog
-  // (group commit) and returns Ingest's result; Abandon removes it. Every prepared ingest must
-  // be committed or abandoned; a crash in between leaves it to Recover.
+  // does and then removes the staged file. Commit records prepared objects in the catalog, all
+  // in the same group commit, and returns Ingest's result for each; Abandon removes one. Every
+  // prepared ingest must be committed or abandoned; a crash in between leaves it to Recover.
   virtual Result<PreparedIngest> Prepare(const IngestRequest& request) = 0;
-  virtual Result<IngestResult> Commit(PreparedIngest prepared) = 0;
+  virtual std::vector<Result<IngestResult>> Commit(std::vector<PreparedIngest> prepared) = 0;
   virtual void Abandon(PreparedIngest prepared) = 0;
 
   // Finishes what a crash interrupted, before serving: for every staged file the blob store

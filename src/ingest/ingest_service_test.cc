@@ -357,9 +357,12 @@ TEST_F(IngestServiceTest, PreparedObjectIsDurableButUncataloguedUntilCommit) {
   EXPECT_TRUE(fs::exists(*staged)) << "kept for Recover until the commit";
   EXPECT_EQ(Counts().instances, 0u);
 
-  auto committed = ingest_->Commit(std::move(prepared).value());
-  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
-  EXPECT_EQ(committed->outcome, PutOutcome::kStored);
+  std::vector<PreparedIngest> batch;
+  batch.push_back(std::move(prepared).value());
+  auto committed = ingest_->Commit(std::move(batch));
+  ASSERT_EQ(committed.size(), 1u);
+  ASSERT_TRUE(committed[0].ok()) << committed[0].status().ToString();
+  EXPECT_EQ(committed[0]->outcome, PutOutcome::kStored);
   EXPECT_EQ(Versions(m.sop_instance_uid).size(), 1u);
   EXPECT_FALSE(fs::exists(*staged));
 }
