@@ -14,6 +14,7 @@
 
 #include "archive/archiver.h"
 #include "blob/file_blob_store.h"
+#include "cache/cache_test_util.h"
 #include "catalog/catalog_test_util.h"
 #include "core/testing/read_file.h"
 
@@ -88,13 +89,8 @@ class HotCacheTest : public ::testing::Test {
     auto local = blob::OpenFileBlobStore(dir_ + "/local");
     ASSERT_TRUE(local.ok()) << local.status().ToString();
     local_ = std::move(local).value();
-    blob::FileBlobStoreOptions archive_options;
-    archive_options.emulate_tiers = true;
-    archive_options.rehydration_delay = seconds(600);
-    archive_options.now_ms = [this] { return now_ms_.load(); };
-    auto archive = blob::OpenFileBlobStore(dir_ + "/archive", archive_options);
-    ASSERT_TRUE(archive.ok()) << archive.status().ToString();
-    archive_ = std::move(archive).value();
+    archive_ = testing::OpenEmulatedArchive(dir_ + "/archive", [this] { return now_ms_.load(); });
+    ASSERT_NE(archive_, nullptr);
     counting_archive_ = std::make_unique<CountingStore>(*archive_);
   }
   void TearDown() override {
@@ -131,38 +127,14 @@ class HotCacheTest : public ::testing::Test {
     record.size_bytes = content.size();
     EXPECT_EQ(record.blob_key, KeyOf(name));
     EXPECT_TRUE(catalog::testing::Put(*catalog_, record).ok());
-    auto staged = cache_->StagingPath();
-    EXPECT_TRUE(staged.ok());
-    std::ofstream(*staged, std::ios::binary) << content;
-    EXPECT_TRUE(cache_->PutFile(record.blob_key, *staged, true).ok());
-    ::unlink(staged->c_str());
+    testing::PutContent(*cache_, record.blob_key, content, {.create_only = true});
     if (tier) Archive(record, content, *tier);
     return record.blob_key;
   }
 
   void Archive(const catalog::InstanceRecord& record, const std::string& content,
                blob::StorageTier tier) {
-    auto staged = archive_->StagingPath();
-    ASSERT_TRUE(staged.ok());
-    std::ofstream(*staged, std::ios::binary) << content;
-    blob::PutOptions put;
-    put.create_only = true;
-    put.tier = tier;
-    ASSERT_TRUE(archive_->Put(record.blob_key, *staged, put).ok());
-    ::unlink(staged->c_str());
-    catalog::ArchiveRecord archived;
-    archived.blob_key = record.blob_key;
-    archived.sop_instance_uid = record.metadata.sop_instance_uid;
-    archived.outcome = catalog::ArchiveOutcome::kArchived;
-    archived.archive_key = record.blob_key;
-    archived.tier = std::string(blob::StorageTierName(tier));
-    archived.size_bytes = content.size();
-    archived.archived_at_ms = now_ms_.load();
-    ASSERT_TRUE(catalog_
-                    ->Write([&](catalog::WriteTxn& txn) -> Status {
-                      return txn.RecordArchiveState(archived);
-                    })
-                    .ok());
+    testing::ArchiveInstance(*catalog_, *archive_, record, content, tier, now_ms_.load());
   }
 
   bool IsLocal(const std::string& key) { return local_->Stat(key).ok(); }
@@ -170,7 +142,7 @@ class HotCacheTest : public ::testing::Test {
   std::string ReadThroughCache(const std::string& key) {
     auto object = cache_->Open(key);
     EXPECT_TRUE(object.ok()) << object.status().ToString();
-    return object.ok() ? testing::ReadFileBytes((*object)->path()) : std::string();
+    return object.ok() ? strata::testing::ReadFileBytes((*object)->path()) : std::string();
   }
 
   EvictionReport Evict() {
@@ -480,7 +452,7 @@ TEST_F(HotCacheTest, ConcurrentMissesFetchOnce) {
   for (int i = 0; i < 8; ++i) {
     readers.emplace_back([&] {
       auto object = cache_->Open(a);
-      if (object.ok() && testing::ReadFileBytes((*object)->path()) == kHundred) ++identical;
+      if (object.ok() && strata::testing::ReadFileBytes((*object)->path()) == kHundred) ++identical;
     });
   }
   for (auto& reader : readers) reader.join();

@@ -15,6 +15,7 @@
 
 #include "blob/file_blob_store.h"
 #include "cache/cache_status.h"
+#include "cache/cache_test_util.h"
 #include "catalog/catalog_test_util.h"
 #include "jobs/sqlite_job_queue.h"
 
@@ -45,13 +46,8 @@ class PrefetcherTest : public ::testing::Test {
     auto local = blob::OpenFileBlobStore(dir_ + "/local");
     ASSERT_TRUE(local.ok()) << local.status().ToString();
     local_ = std::move(local).value();
-    blob::FileBlobStoreOptions archive_options;
-    archive_options.emulate_tiers = true;
-    archive_options.rehydration_delay = seconds(600);
-    archive_options.now_ms = [this] { return now_ms_.load(); };
-    auto archive = blob::OpenFileBlobStore(dir_ + "/archive", archive_options);
-    ASSERT_TRUE(archive.ok()) << archive.status().ToString();
-    archive_ = std::move(archive).value();
+    archive_ = testing::OpenEmulatedArchive(dir_ + "/archive", [this] { return now_ms_.load(); });
+    ASSERT_NE(archive_, nullptr);
     HotCacheOptions cache_options;
     cache_options.max_bytes = 150;
     cache_options.low_watermark = 0.5;
@@ -110,37 +106,13 @@ class PrefetcherTest : public ::testing::Test {
       return txn.AppendOutbox({"instance.stored", payload.dump()});
     });
     EXPECT_TRUE(put.ok()) << put.ToString();
-    auto staged = cache_->StagingPath();
-    EXPECT_TRUE(staged.ok());
-    std::ofstream(*staged, std::ios::binary) << kContent;
-    EXPECT_TRUE(cache_->PutFile(record.blob_key, *staged, true).ok());
-    ::unlink(staged->c_str());
+    testing::PutContent(*cache_, record.blob_key, kContent, {.create_only = true});
     if (tier) Archive(record, *tier);
     return record.blob_key;
   }
 
   void Archive(const catalog::InstanceRecord& record, blob::StorageTier tier) {
-    auto staged = archive_->StagingPath();
-    ASSERT_TRUE(staged.ok());
-    std::ofstream(*staged, std::ios::binary) << kContent;
-    blob::PutOptions put;
-    put.create_only = true;
-    put.tier = tier;
-    ASSERT_TRUE(archive_->Put(record.blob_key, *staged, put).ok());
-    ::unlink(staged->c_str());
-    catalog::ArchiveRecord archived;
-    archived.blob_key = record.blob_key;
-    archived.sop_instance_uid = record.metadata.sop_instance_uid;
-    archived.outcome = catalog::ArchiveOutcome::kArchived;
-    archived.archive_key = record.blob_key;
-    archived.tier = std::string(blob::StorageTierName(tier));
-    archived.size_bytes = kContent.size();
-    archived.archived_at_ms = now_ms_.load();
-    ASSERT_TRUE(catalog_
-                    ->Write([&](catalog::WriteTxn& txn) -> Status {
-                      return txn.RecordArchiveState(archived);
-                    })
-                    .ok());
+    testing::ArchiveInstance(*catalog_, *archive_, record, kContent, tier, now_ms_.load());
   }
 
   // A prior study of `patient` with two archived instances, then evicted from the local store.
