@@ -487,6 +487,20 @@ class ServerError(RuntimeError):
     pass
 
 
+def evicting_archive_config(tier: str, rehydration_delay: int = 0) -> dict:
+    """Config of a server that archives to a filesystem archive (at `tier`, rehydrating after
+    `rehydration_delay` seconds) and evicts every archived object from its cache within seconds,
+    with the AI pipeline off."""
+    return {
+        "archive": {"backend": "filesystem", "path": str(temp_dir("strata-archive-fs-")),
+                    "tier": tier, "rehydration_delay_seconds": rehydration_delay,
+                    "poll_interval_ms": 100, "max_backoff_ms": 500},
+        "cache": {"max_bytes": 1, "pin_recent_hours": 0, "min_idle_seconds": 2,
+                  "eviction_interval_seconds": 1},
+        "ai": {"enabled": False},
+    }
+
+
 class StrataServer:
     """`strata serve` on 127.0.0.1 with a generated TOML config, as a context manager.
 
@@ -616,6 +630,14 @@ class StrataServer:
 
     def echo(self, calling_ae: str | None = None) -> ToolResult:
         return echoscu(self.port, self.ae_title, calling_ae or self.calling_ae)
+
+    def archive_status(self) -> dict:
+        """`strata archive status --json` for this server's config."""
+        r = subprocess.run([strata_bin(), "archive", "status", "--json", "--config",
+                            str(self.config_path)], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"strata archive status failed: {r.stderr}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
 
     # The helpers below call the dcmtk tool with this server's port and AE title and, unless
     # given, self.calling_ae; other keyword arguments go to the tool helper.

@@ -12,8 +12,6 @@ models an outage of the service, not the loss of the whole account.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 import unittest
@@ -58,18 +56,11 @@ class ArchiveToAzuriteTest(unittest.TestCase):
         self.server.start()
         self.addCleanup(self.server.stop)
 
-    def archive_status(self) -> dict:
-        r = subprocess.run([harness.strata_bin(), "archive", "status", "--json", "--config",
-                            str(self.server.config_path)], capture_output=True, text=True,
-                           timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return json.loads(r.stdout.strip().splitlines()[-1])
-
     def wait_drained(self, archived: int, timeout: float) -> tuple[dict, float]:
         start = time.monotonic()
         status = {}
         while time.monotonic() - start < timeout:
-            status = self.archive_status()
+            status = self.server.archive_status()
             if status["pending_events"] == 0 and status["archived_objects"] >= archived:
                 return status, time.monotonic() - start
             time.sleep(0.2)
@@ -117,7 +108,7 @@ class ArchiveToAzuriteTest(unittest.TestCase):
         r = self.server.store(second)
         self.assertTrue(r.ok, "ingest must not depend on the archive store\n" + r.describe())
         time.sleep(1.5)
-        during = self.archive_status()
+        during = self.server.archive_status()
         self.assertEqual(during["pending_events"], len(second), during)
         self.assertGreater(during["oldest_pending_age_ms"], 0)
         self.assertTrue(self.server.log_events("archive_retry_later"),

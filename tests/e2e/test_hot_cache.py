@@ -11,8 +11,6 @@ Prints the cache-miss WADO-RS latency against the cached one.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 import unittest
@@ -42,37 +40,23 @@ def wado_instance(server: StrataServer, path: Path) -> harness.HttpResult:
 
 class HotCacheTest(unittest.TestCase):
     def start(self, tier: str, rehydration_delay: int = 0) -> StrataServer:
-        archive_dir = harness.temp_dir("strata-archive-fs-")
-        config = {
-            "archive": {"backend": "filesystem", "path": str(archive_dir), "tier": tier,
-                        "rehydration_delay_seconds": rehydration_delay,
-                        "poll_interval_ms": 100, "max_backoff_ms": 500},
-            "cache": {"max_bytes": 1, "pin_recent_hours": 0, "min_idle_seconds": 2,
-                      "eviction_interval_seconds": 1},
-            "ai": {"enabled": False},
-        }
+        config = harness.evicting_archive_config(tier, rehydration_delay)
         server = StrataServer(self.id(), config=config)
         server.start()
         self.addCleanup(server.stop)
         return server
-
-    def archive_status(self, server: StrataServer) -> dict:
-        r = subprocess.run([harness.strata_bin(), "archive", "status", "--json", "--config",
-                            str(server.config_path)], capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return json.loads(r.stdout.strip().splitlines()[-1])
 
     def store_and_wait_evicted(self, server: StrataServer, files: list[Path]) -> None:
         r = server.store(files)
         self.assertTrue(r.ok, r.describe())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status = self.archive_status(server)
+            status = server.archive_status()
             if (status["archived_objects"] >= len(files) and status["pending_events"] == 0
                     and not server.dicom_object_files()):
                 return
             time.sleep(0.2)
-        self.fail(f"not archived and evicted: {self.archive_status(server)}, local files "
+        self.fail(f"not archived and evicted: {server.archive_status()}, local files "
                   f"{server.dicom_object_files()}\n{server.log_tail()}")
 
     def test_evicted_objects_are_fetched_back(self):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
 import time
 import unittest
 from pathlib import Path
@@ -30,26 +29,12 @@ def study_date(days_ago: int) -> str:
 
 class PrefetchTest(unittest.TestCase):
     def start(self, tier: str, rehydration_delay: int = 0) -> StrataServer:
-        archive_dir = harness.temp_dir("strata-archive-fs-")
-        config = {
-            "archive": {"backend": "filesystem", "path": str(archive_dir), "tier": tier,
-                        "rehydration_delay_seconds": rehydration_delay,
-                        "poll_interval_ms": 100, "max_backoff_ms": 500},
-            "cache": {"max_bytes": 1, "pin_recent_hours": 0, "min_idle_seconds": 2,
-                      "eviction_interval_seconds": 1},
-            "prefetch": {"max_priors": 2, "max_age_years": 5, "poll_interval_ms": 200},
-            "ai": {"enabled": False},
-        }
+        config = harness.evicting_archive_config(tier, rehydration_delay)
+        config["prefetch"] = {"max_priors": 2, "max_age_years": 5, "poll_interval_ms": 200}
         server = StrataServer(self.id(), config=config)
         server.start()
         self.addCleanup(server.stop)
         return server
-
-    def archive_status(self, server: StrataServer) -> dict:
-        r = subprocess.run([harness.strata_bin(), "archive", "status", "--json", "--config",
-                            str(server.config_path)], capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return json.loads(r.stdout.strip().splitlines()[-1])
 
     def status(self, server: StrataServer) -> dict:
         r = http_request(server.http_port, "GET", "/admin/v1/status", role="admin")
@@ -67,12 +52,12 @@ class PrefetchTest(unittest.TestCase):
         study = str(harness.read_meta(files[0]).StudyInstanceUID)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status = self.archive_status(server)
+            status = server.archive_status()
             if (status["pending_events"] == 0 and status["archived_objects"] >= len(files)
                     and not self.local_files(server, study)):
                 return
             time.sleep(0.2)
-        self.fail(f"not archived and evicted: {self.archive_status(server)}\n"
+        self.fail(f"not archived and evicted: {server.archive_status()}\n"
                   f"{server.log_tail()}")
 
     def wait_local(self, server: StrataServer, study: str, count: int, timeout: float) -> None:
