@@ -11,24 +11,13 @@
 #include <cctype>
 #include <chrono>
 
+#include "core/testing/loopback.h"
+
 namespace strata::blob {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-int ConnectLoopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -79,7 +68,7 @@ std::string Azurite::Start(const std::string& repo_root) {
       pid_ = -1;
       return "Azurite exited during start-up (status " + std::to_string(status) + ")";
     }
-    int fd = ConnectLoopback(port_);
+    int fd = strata::testing::ConnectLoopback(port_);
     if (fd >= 0) {
       ::close(fd);
       return "";
@@ -149,7 +138,7 @@ void FaultProxy::Serve(int client) {
     ::close(client);
     return;
   }
-  int upstream = ConnectLoopback(upstream_port_);
+  int upstream = strata::testing::ConnectLoopback(upstream_port_);
   if (upstream < 0) {
     ::close(client);
     return;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "blob/crypto_util.h"
+#include "core/testing/loopback.h"
 #include "dicom/testing/test_files.h"
 #include "dicom/transcode.h"
 #include "dimse/dimse_test_archive.h"
@@ -328,24 +329,9 @@ TEST_F(DimseServerTest, ConcurrentAssociationsAllStore) {
             static_cast<size_t>(kClients * kPerClient));
 }
 
-// A plain TCP connection to the server on loopback, or -1.
-int ConnectTcp(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST_F(DimseServerTest, NonDicomTrafficIsDroppedAndServerKeepsServing) {
   auto archive = StartArchive();
-  const int fd = ConnectTcp(archive->port());
+  const int fd = strata::testing::ConnectLoopback(archive->port());
   ASSERT_GE(fd, 0);
   const char request[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_GT(send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL), 0);
@@ -362,7 +348,7 @@ TEST_F(DimseServerTest, NonDicomTrafficIsDroppedAndServerKeepsServing) {
 // the ACSE timeout (5 s here) runs out.
 TEST_F(DimseServerTest, PartialAssociateRequestFromAClosedPeerIsDroppedAtOnce) {
   auto archive = StartArchive();
-  const int fd = ConnectTcp(archive->port());
+  const int fd = strata::testing::ConnectLoopback(archive->port());
   ASSERT_GE(fd, 0);
   // An A-ASSOCIATE-RQ header announcing 200 bytes, and only 10 of them.
   const unsigned char partial[16] = {0x01, 0, 0,   0,   0,   200, 0,   1,
