@@ -45,6 +45,13 @@ std::optional<StorageTier> ParseStorageTier(std::string_view name) {
   return std::nullopt;
 }
 
+Status BlobStore::PutFileUnsyncedName(const std::string& key, const std::string& source_path,
+                                      bool create_only) {
+  return PutFile(key, source_path, create_only);
+}
+
+Status BlobStore::SyncNames(const std::vector<std::string>& /*keys*/) { return OkStatus(); }
+
 Status BlobStore::Put(const std::string& key, const std::string& source_path,
                       const PutOptions& options) {
   if (options.tier || !options.metadata.empty()) {

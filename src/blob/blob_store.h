@@ -90,6 +90,15 @@ class BlobStore {
   virtual Status PutFile(const std::string& key, const std::string& source_path,
                          bool create_only) = 0;
 
+  // PutFile for a caller that stores several objects and then makes them durable together:
+  // the object's bytes are flushed before this returns, its name (the directory entry) only
+  // by a later SyncNames of its key, which flushes each directory once however many of the
+  // keys it holds. Stores whose PutFile is durable on return keep the base versions (PutFile,
+  // and nothing left to do).
+  virtual Status PutFileUnsyncedName(const std::string& key, const std::string& source_path,
+                                     bool create_only);
+  virtual Status SyncNames(const std::vector<std::string>& keys);
+
   // Stores that keep a content MD5 (Azure) have checked the bytes they received against the
   // source file's when a put returns OK, so a caller need not read the object back.
   //

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -139,8 +140,26 @@ class FileBlobStore final : public BlobStore {
 
   Status PutFile(const std::string& key, const std::string& source_path,
                  bool create_only) override {
-    if (!options_.emulate_tiers) return PutObject(key, source_path, create_only);
+    if (!options_.emulate_tiers) return PutObject(key, source_path, create_only, true);
     return Put(key, source_path, PutOptions{.create_only = create_only});
+  }
+
+  // With emulated tiers a put also writes a sidecar, so it stays durable on return.
+  Status PutFileUnsyncedName(const std::string& key, const std::string& source_path,
+                             bool create_only) override {
+    if (options_.emulate_tiers) return PutFile(key, source_path, create_only);
+    return PutObject(key, source_path, create_only, false);
+  }
+
+  Status SyncNames(const std::vector<std::string>& keys) override {
+    if (options_.emulate_tiers) return OkStatus();
+    std::set<std::string> dirs;
+    for (const auto& key : keys) {
+      if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
+      dirs.insert(fs::path(root_ + "/" + key).parent_path().string());
+    }
+    for (const auto& dir : dirs) STRATA_RETURN_IF_ERROR(FsyncPath(dir, true));
+    return OkStatus();
   }
 
   Status Put(const std::string& key, const std::string& source_path,
@@ -153,7 +172,7 @@ class FileBlobStore final : public BlobStore {
     }
     // Objects are placed in parallel; until its sidecar is written a new object reads as
     // the default tier.
-    STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options.create_only));
+    STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options.create_only, true));
     std::lock_guard<std::mutex> lock(tier_mutex_);
     // The new object's state replaces whatever an earlier object under the key had (a
     // replacing put, or a sidecar a crash left behind after its object was deleted).
@@ -288,8 +307,10 @@ class FileBlobStore final : public BlobStore {
   }
 
  private:
-  // Stores the file at `key` (PutFile without tiers).
-  Status PutObject(const std::string& key, const std::string& source_path, bool create_only) {
+  // Stores the file at `key` (PutFile without tiers); its directory is flushed only with
+  // `sync_name` (otherwise SyncNames does it).
+  Status PutObject(const std::string& key, const std::string& source_path, bool create_only,
+                   bool sync_name) {
     if (!IsSafeKey(key)) return InvalidArgument("invalid object key '" + key + "'");
     const std::string target = root_ + "/" + key;
     const std::string dir = fs::path(target).parent_path().string();
@@ -311,7 +332,7 @@ class FileBlobStore final : public BlobStore {
         return ErrnoStatus("store " + key, err);
       }
     }
-    return FsyncPath(dir, true);
+    return sync_name ? FsyncPath(dir, true) : OkStatus();
   }
 
   int64_t NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }

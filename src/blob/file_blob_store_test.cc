@@ -58,6 +58,18 @@ TEST_F(FileBlobStoreTest, PutOpenStatDelete) {
   EXPECT_TRUE(store_->Delete("dicom/1.2/3.4/5.6.dcm").ok()) << "delete is idempotent";
 }
 
+TEST_F(FileBlobStoreTest, PutWithUnsyncedNameIsStoredAndSyncNamesChecksItsKeys) {
+  ASSERT_TRUE(store_->PutFileUnsyncedName("dicom/1.2/3.4/5.6.dcm", Stage("a"), true).ok());
+  ASSERT_TRUE(store_->PutFileUnsyncedName("dicom/1.2/3.4/5.7.dcm", Stage("b"), true).ok());
+  EXPECT_EQ(store_->PutFileUnsyncedName("dicom/1.2/3.4/5.6.dcm", Stage("c"), true).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store_->SyncNames({"dicom/1.2/3.4/5.6.dcm", "dicom/1.2/3.4/5.7.dcm"}).ok());
+  EXPECT_EQ(ReadAll((*store_->Open("dicom/1.2/3.4/5.7.dcm"))->path()), "b");
+  EXPECT_EQ(store_->SyncNames({"../escape.dcm"}).code(), StatusCode::kInvalidArgument);
+  // A directory that is not there cannot be flushed: the caller must not commit.
+  EXPECT_EQ(store_->SyncNames({"dicom/9.9/9.9/9.9.dcm"}).code(), StatusCode::kNotFound);
+}
+
 TEST_F(FileBlobStoreTest, CreateOnlyRefusesExistingKeyAndKeepsBoth) {
   ASSERT_TRUE(store_->PutFile("k/a", Stage("first"), true).ok());
   std::string second = Stage("second");

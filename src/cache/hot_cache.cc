@@ -151,6 +151,15 @@ Status HotCache::PutFile(const std::string& key, const std::string& source_path,
   return OkStatus();
 }
 
+Status HotCache::PutFileUnsyncedName(const std::string& key, const std::string& source_path,
+                                     bool create_only) {
+  STRATA_RETURN_IF_ERROR(local_.PutFileUnsyncedName(key, source_path, create_only));
+  Account(key, NowMs());
+  return OkStatus();
+}
+
+Status HotCache::SyncNames(const std::vector<std::string>& keys) { return local_.SyncNames(keys); }
+
 Status HotCache::Put(const std::string& key, const std::string& source_path,
                      const blob::PutOptions& options) {
   STRATA_RETURN_IF_ERROR(local_.Put(key, source_path, options));

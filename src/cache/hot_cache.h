@@ -130,6 +130,9 @@ class HotCache final : public blob::BlobStore {
   // retention, not for the cache. Stat of an object without a local copy but archived
   // reports the archive copy.
   Status PutFile(const std::string& key, const std::string& source_path, bool create_only) override;
+  Status PutFileUnsyncedName(const std::string& key, const std::string& source_path,
+                             bool create_only) override;
+  Status SyncNames(const std::vector<std::string>& keys) override;
   Status Put(const std::string& key, const std::string& source_path,
              const blob::PutOptions& options) override;
   Status SetTier(const std::string& key, blob::StorageTier tier) override;

@@ -92,6 +92,24 @@ class IngestServiceImpl final : public IngestService {
   }
 
   std::vector<Result<IngestResult>> Commit(std::vector<PreparedIngest> prepared) override {
+    // Prepare flushed each object's bytes; their names are flushed here, one fsync per
+    // directory for all of them (the parts of a STOW-RS request mostly share one series).
+    std::vector<std::string> keys;
+    for (const auto& p : prepared) {
+      if (p.result.outcome != PutOutcome::kDuplicate) keys.push_back(p.result.blob_key);
+    }
+    if (Status named = blobs_.SyncNames(keys); !named.ok()) {
+      std::vector<Result<IngestResult>> failed;
+      for (auto& p : prepared) {
+        if (p.result.outcome == PutOutcome::kDuplicate) {
+          failed.emplace_back(std::move(p.result));
+          continue;
+        }
+        Abandon(std::move(p));
+        failed.emplace_back(named);
+      }
+      return failed;
+    }
     // Queued together, so that they share a group commit.
     std::vector<std::future<Result<PutOutcome>>> outcomes(prepared.size());
     {
@@ -249,7 +267,7 @@ class IngestServiceImpl final : public IngestService {
   Result<std::string> PlaceObject(const std::string& staged, const std::string& base,
                                   const std::string& sha, bool first_version, bool* created) {
     for (const auto& key : CandidateKeys(base, sha, first_version)) {
-      Status put = blobs_.PutFile(key, staged, /*create_only=*/true);
+      Status put = blobs_.PutFileUnsyncedName(key, staged, /*create_only=*/true);
       if (put.ok()) {
         *created = true;
         return key;

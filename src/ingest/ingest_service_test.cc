@@ -403,6 +403,81 @@ TEST_F(IngestServiceTest, RecoverRemovesAPreparedObjectNeverCommitted) {
   EXPECT_TRUE(fs::is_empty(dir_ / "objects" / ".staging"));
 }
 
+// The filesystem store, recording how ingest makes names durable and failing that on request.
+class NameSyncRecordingStore final : public blob::BlobStore {
+ public:
+  explicit NameSyncRecordingStore(blob::BlobStore& base) : base_(base) {}
+  Status PutFile(const std::string& key, const std::string& path, bool create_only) override {
+    ++durable_puts;
+    return base_.PutFile(key, path, create_only);
+  }
+  Status PutFileUnsyncedName(const std::string& key, const std::string& path,
+                             bool create_only) override {
+    return base_.PutFileUnsyncedName(key, path, create_only);
+  }
+  Status SyncNames(const std::vector<std::string>& keys) override {
+    synced.push_back(keys);
+    if (before_sync) before_sync();
+    return fail ? Unavailable("fsync of a directory: I/O error") : base_.SyncNames(keys);
+  }
+  Result<std::string> StagingPath() override { return base_.StagingPath(); }
+  std::vector<std::string> StagedLeftovers() override { return base_.StagedLeftovers(); }
+  Result<std::unique_ptr<blob::LocalObject>> Open(const std::string& key) override {
+    return base_.Open(key);
+  }
+  Result<blob::BlobInfo> Stat(const std::string& key) override { return base_.Stat(key); }
+  Status Delete(const std::string& key) override { return base_.Delete(key); }
+  Status List(const std::string& prefix,
+              const std::function<void(const std::string&)>& fn) override {
+    return base_.List(prefix, fn);
+  }
+  Result<uint64_t> FreeBytes() override { return base_.FreeBytes(); }
+
+  int durable_puts = 0;
+  std::vector<std::vector<std::string>> synced;
+  std::function<void()> before_sync;
+  bool fail = false;
+
+ private:
+  blob::BlobStore& base_;
+};
+
+TEST_F(IngestServiceTest, CommitMakesAllNamesDurableAtOnceBeforeTheCatalog) {
+  NameSyncRecordingStore recording(*blobs_);
+  auto ingest = CreateIngestService(*faulty_, recording, IngestOptions{});
+  std::vector<PreparedIngest> batch;
+  for (int i = 1; i <= 3; ++i) {
+    auto staged = ingest->StagingPath();
+    ASSERT_TRUE(
+        dicom::testing::WriteTestInstance(*staged, dicom::testing::MakeMetadata(1, 1, 1, i)));
+    auto prepared = ingest->Prepare(Staged(*staged));
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    batch.push_back(std::move(prepared).value());
+  }
+  EXPECT_TRUE(recording.synced.empty()) << "Prepare leaves the names to Commit";
+  recording.before_sync = [&] { EXPECT_EQ(Counts().instances, 0u) << "names first, then catalog"; };
+  auto committed = ingest->Commit(std::move(batch));
+  for (const auto& c : committed) ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(recording.synced.size(), 1u);
+  EXPECT_EQ(recording.synced[0].size(), 3u);
+  EXPECT_EQ(recording.durable_puts, 0);
+  EXPECT_EQ(Counts().instances, 3u);
+}
+
+TEST_F(IngestServiceTest, FailureToMakeNamesDurableFailsTheCommitAndLeavesNothing) {
+  NameSyncRecordingStore recording(*blobs_);
+  recording.fail = true;
+  auto ingest = CreateIngestService(*faulty_, recording, IngestOptions{});
+  auto staged = ingest->StagingPath();
+  ASSERT_TRUE(dicom::testing::WriteTestInstance(*staged, dicom::testing::MakeMetadata(1, 1, 1, 1)));
+  auto result = ingest->Ingest(Staged(*staged));
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(result.status().message().find("I/O error"), std::string::npos);
+  EXPECT_EQ(Counts().instances, 0u);
+  EXPECT_EQ(ObjectFiles(), 0u);
+  EXPECT_FALSE(fs::exists(*staged));
+}
+
 TEST_F(IngestServiceTest, MinFreeBytesRefusesStores) {
   IngestOptions options;
   options.min_free_bytes = UINT64_MAX;
