@@ -140,7 +140,8 @@ class FileBlobStore final : public BlobStore {
 
   Status PutFile(const std::string& key, const std::string& source_path,
                  bool create_only) override {
-    if (!options_.emulate_tiers) return PutObject(key, source_path, create_only, true);
+    if (!options_.emulate_tiers)
+      return PutObject(key, source_path, create_only, /*sync_name=*/true);
     return Put(key, source_path, PutOptions{.create_only = create_only});
   }
 
@@ -148,7 +149,7 @@ class FileBlobStore final : public BlobStore {
   Status PutFileUnsyncedName(const std::string& key, const std::string& source_path,
                              bool create_only) override {
     if (options_.emulate_tiers) return PutFile(key, source_path, create_only);
-    return PutObject(key, source_path, create_only, false);
+    return PutObject(key, source_path, create_only, /*sync_name=*/false);
   }
 
   Status SyncNames(const std::vector<std::string>& keys) override {
@@ -172,7 +173,7 @@ class FileBlobStore final : public BlobStore {
     }
     // Objects are placed in parallel; until its sidecar is written a new object reads as
     // the default tier.
-    STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options.create_only, true));
+    STRATA_RETURN_IF_ERROR(PutObject(key, source_path, options.create_only, /*sync_name=*/true));
     std::lock_guard<std::mutex> lock(tier_mutex_);
     // The new object's state replaces whatever an earlier object under the key had (a
     // replacing put, or a sidecar a crash left behind after its object was deleted).

@@ -3,8 +3,8 @@
 // Order, so that an acknowledgement means durable: the sender's bytes are already in a staged
 // file; Ingest fsyncs and parses it, checks it, moves it to its object key, fsyncs the key's
 // directory, then records it in one catalog transaction with its outbox event, grouped with
-// concurrent ingests (group commit), and only then returns success. On any failure nothing is left
-// in the catalog and the staged file is removed.
+// concurrent ingests (group commit), and only then returns success. On any failure nothing is
+// left in the catalog and the staged file is removed.
 //
 // Thread-safety: safe for concurrent use; Ingest blocks the calling thread until durable.
 #pragma once
@@ -91,8 +91,8 @@ class IngestService {
   // object's bytes are durable at its key, where nothing refers to it yet; it fails as Ingest
   // does and then removes the staged file. Commit makes the objects' names durable (one fsync
   // per directory for all of them), records them in the catalog, all in the same group commit,
-  // and returns Ingest's result for each; Abandon removes one. Every
-  // prepared ingest must be committed or abandoned; a crash in between leaves it to Recover.
+  // and returns Ingest's result for each; Abandon removes one. Every prepared ingest must be
+  // committed or abandoned; a crash in between leaves it to Recover.
   virtual Result<PreparedIngest> Prepare(const IngestRequest& request) = 0;
   virtual std::vector<Result<IngestResult>> Commit(std::vector<PreparedIngest> prepared) = 0;
   virtual void Abandon(PreparedIngest prepared) = 0;

@@ -242,13 +242,18 @@ TEST_F(IngestServiceTest, BadInputChangesNothing) {
   EXPECT_EQ(ObjectFiles(), 0u);
 }
 
-// The filesystem store, reporting a full file system.
-class FullBlobStore final : public blob::BlobStore {
+// Passes every call to the filesystem store; the stores below change one thing each.
+class ForwardingBlobStore : public blob::BlobStore {
  public:
-  explicit FullBlobStore(blob::BlobStore& base) : base_(base) {}
+  explicit ForwardingBlobStore(blob::BlobStore& base) : base_(base) {}
   Status PutFile(const std::string& key, const std::string& path, bool create_only) override {
     return base_.PutFile(key, path, create_only);
   }
+  Status PutFileUnsyncedName(const std::string& key, const std::string& path,
+                             bool create_only) override {
+    return base_.PutFileUnsyncedName(key, path, create_only);
+  }
+  Status SyncNames(const std::vector<std::string>& keys) override { return base_.SyncNames(keys); }
   Result<std::string> StagingPath() override { return base_.StagingPath(); }
   std::vector<std::string> StagedLeftovers() override { return base_.StagedLeftovers(); }
   Result<std::unique_ptr<blob::LocalObject>> Open(const std::string& key) override {
@@ -260,10 +265,17 @@ class FullBlobStore final : public blob::BlobStore {
               const std::function<void(const std::string&)>& fn) override {
     return base_.List(prefix, fn);
   }
-  Result<uint64_t> FreeBytes() override { return uint64_t{4096}; }
+  Result<uint64_t> FreeBytes() override { return base_.FreeBytes(); }
 
  private:
   blob::BlobStore& base_;
+};
+
+// The filesystem store, reporting a full file system.
+class FullBlobStore final : public ForwardingBlobStore {
+ public:
+  using ForwardingBlobStore::ForwardingBlobStore;
+  Result<uint64_t> FreeBytes() override { return uint64_t{4096}; }
 };
 
 TEST_F(IngestServiceTest, DataSetCutShortByAFullDiskIsOutOfResources) {
@@ -404,42 +416,24 @@ TEST_F(IngestServiceTest, RecoverRemovesAPreparedObjectNeverCommitted) {
 }
 
 // The filesystem store, recording how ingest makes names durable and failing that on request.
-class NameSyncRecordingStore final : public blob::BlobStore {
+class NameSyncRecordingStore final : public ForwardingBlobStore {
  public:
-  explicit NameSyncRecordingStore(blob::BlobStore& base) : base_(base) {}
+  using ForwardingBlobStore::ForwardingBlobStore;
   Status PutFile(const std::string& key, const std::string& path, bool create_only) override {
     ++durable_puts;
-    return base_.PutFile(key, path, create_only);
-  }
-  Status PutFileUnsyncedName(const std::string& key, const std::string& path,
-                             bool create_only) override {
-    return base_.PutFileUnsyncedName(key, path, create_only);
+    return ForwardingBlobStore::PutFile(key, path, create_only);
   }
   Status SyncNames(const std::vector<std::string>& keys) override {
     synced.push_back(keys);
     if (before_sync) before_sync();
-    return fail ? Unavailable("fsync of a directory: I/O error") : base_.SyncNames(keys);
+    return fail ? Unavailable("fsync of a directory: I/O error")
+                : ForwardingBlobStore::SyncNames(keys);
   }
-  Result<std::string> StagingPath() override { return base_.StagingPath(); }
-  std::vector<std::string> StagedLeftovers() override { return base_.StagedLeftovers(); }
-  Result<std::unique_ptr<blob::LocalObject>> Open(const std::string& key) override {
-    return base_.Open(key);
-  }
-  Result<blob::BlobInfo> Stat(const std::string& key) override { return base_.Stat(key); }
-  Status Delete(const std::string& key) override { return base_.Delete(key); }
-  Status List(const std::string& prefix,
-              const std::function<void(const std::string&)>& fn) override {
-    return base_.List(prefix, fn);
-  }
-  Result<uint64_t> FreeBytes() override { return base_.FreeBytes(); }
 
   int durable_puts = 0;
   std::vector<std::vector<std::string>> synced;
   std::function<void()> before_sync;
   bool fail = false;
-
- private:
-  blob::BlobStore& base_;
 };
 
 TEST_F(IngestServiceTest, CommitMakesAllNamesDurableAtOnceBeforeTheCatalog) {
