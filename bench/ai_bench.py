@@ -29,7 +29,6 @@ uses. Results JSON goes to bench/out/ (git-ignored). See bench/README.md, "AI pi
 import argparse
 import csv
 import datetime
-import glob
 import hashlib
 import json
 import math
@@ -451,15 +450,10 @@ def measure_pipeline(args, sets, workdir):
 # ---------------------------------------------------------------- main
 
 
-def default_bin(*rel):
-    candidates = [c for c in glob.glob(os.path.join(REPO, "build*", *rel)) if os.access(c, os.X_OK)]
-    return max(candidates, key=os.path.getmtime) if candidates else None
-
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--strata-bin", default=os.environ.get("STRATA_BIN") or default_bin("src", "app", "strata"))
-    p.add_argument("--raw-bin", default=os.environ.get("AI_RAW_BENCH_BIN") or default_bin("src", "inference", "ai_raw_bench"),
+    p.add_argument("--strata-bin", default=os.environ.get("STRATA_BIN") or ib.default_bin("src", "app", "strata"))
+    p.add_argument("--raw-bin", default=os.environ.get("AI_RAW_BENCH_BIN") or ib.default_bin("src", "inference", "ai_raw_bench"),
                    help="ai_raw_bench binary (ninja ai_raw_bench)")
     p.add_argument("--preset", default="demo", choices=["demo", "cr"],
                    help="demo: 320x256 chest CR (the demo model's data); cr: 2000x2500 CR, chest ones only")
@@ -502,6 +496,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    ib.require_optimised(args.strata_bin, args.raw_bin)
     ib.enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     os.environ["TCP_NODELAY"] = "1"
     root = args.work_dir or tempfile.mkdtemp(prefix="strata-ai-bench-")

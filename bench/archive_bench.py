@@ -37,7 +37,6 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingest_bench as ib  # noqa: E402
-from ai_bench import default_bin  # noqa: E402
 
 REPO = ib.REPO
 MB = 1e6
@@ -432,8 +431,8 @@ def print_summary(results):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--strata-bin", default=os.environ.get("STRATA_BIN") or default_bin("src", "app", "strata"))
-    p.add_argument("--bench-bin", default=os.environ.get("ARCHIVE_UPLOAD_BENCH_BIN") or default_bin("bench", "archive_upload_bench"),
+    p.add_argument("--strata-bin", default=os.environ.get("STRATA_BIN") or ib.default_bin("src", "app", "strata"))
+    p.add_argument("--bench-bin", default=os.environ.get("ARCHIVE_UPLOAD_BENCH_BIN") or ib.default_bin("bench", "archive_upload_bench"),
                    help="archive_upload_bench binary (ninja archive_upload_bench)")
     p.add_argument("--node", default="node")
     p.add_argument("--quick", action="store_true", help="small data, one repeat: about 2 minutes")
@@ -472,6 +471,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    ib.require_optimised(args.strata_bin, args.bench_bin)
     root = args.work_dir or tempfile.mkdtemp(prefix="strata-archive-bench-")
     os.makedirs(root, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)

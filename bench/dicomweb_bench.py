@@ -306,6 +306,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    ib.require_optimised(args.strata_bin)
     ib.enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     os.environ["TCP_NODELAY"] = "1"
     root = tempfile.mkdtemp(prefix="strata-dicomweb-bench-")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -684,10 +685,47 @@ def print_summary(results):
                 log(f"  {target}: {entry['note']}")
 
 
+def build_settings(binary):
+    """The CMake cache of the build tree that holds `binary` ({} when there is none)."""
+    directory = os.path.dirname(os.path.abspath(binary))
+    while directory != os.path.dirname(directory):
+        try:
+            with open(os.path.join(directory, "CMakeCache.txt")) as f:
+                return dict(re.findall(r"^(\w+):\w+=(.*)$", f.read(), re.M))
+        except OSError:
+            directory = os.path.dirname(directory)
+    return {}
+
+
+def instrumented(binary):
+    """Why `binary` would measure something else than Strata (a Debug, sanitizer or fuzzing
+    build, such as tools/check.sh leaves in build-asan and build-fuzz), or None."""
+    settings = build_settings(binary)
+    for option in ("STRATA_SANITIZE", "STRATA_FUZZ"):
+        if settings.get(option, "OFF").upper() in ("ON", "TRUE", "1"):
+            return f"built with {option}=ON"
+    if settings.get("CMAKE_BUILD_TYPE", "Release") not in ("Release", "RelWithDebInfo"):
+        return f"a build of type '{settings.get('CMAKE_BUILD_TYPE') or 'none'}'"
+    return None
+
+
+def default_bin(*rel):
+    """The newest executable `build*/<rel>` of an optimised, uninstrumented build tree."""
+    candidates = [os.path.join(tree, *rel) for tree in glob.glob(os.path.join(REPO, "build*"))]
+    candidates = [c for c in candidates if os.access(c, os.X_OK) and not instrumented(c)]
+    return max(candidates, key=os.path.getmtime) if candidates else None
+
+
 def default_strata_bin():
-    candidates = glob.glob(os.path.join(REPO, "build*", "src", "app", "strata"))
-    candidates = [c for c in candidates if os.access(c, os.X_OK)]
-    return max(candidates, key=os.path.getmtime) if candidates else os.path.join(REPO, "build", "src", "app", "strata")
+    return default_bin("src", "app", "strata") or os.path.join(REPO, "build", "src", "app", "strata")
+
+
+def require_optimised(*binaries):
+    """Refuses to benchmark a Debug or sanitizer build: its figures would be the instrumentation's."""
+    for binary in binaries:
+        why = binary and instrumented(binary)
+        if why:
+            sys.exit(f"{binary} is {why}; benchmark an optimised build (RelWithDebInfo or Release)")
 
 
 def parse_args():
@@ -738,6 +776,7 @@ def enter_private_netns(mark, script, no_unshare):
 
 def main():
     args = parse_args()
+    require_optimised(args.strata_bin, args.synth_bin)
     enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     # Debian's DCMTK leaves Nagle on unless this is set; it applies to storescu/findscu/storescp
     # and to Orthanc, which uses the same DCMTK network layer.

@@ -17,7 +17,6 @@ bench/out/query-scale-<time>.json.
 
 import argparse
 import datetime
-import glob
 import json
 import os
 import shutil
@@ -184,9 +183,8 @@ def run(args, root, results):
 def default_fill_bin(strata_bin):
     build = os.path.dirname(os.path.dirname(os.path.dirname(strata_bin)))
     candidates = [os.path.join(build, "bench", "catalog_fill")]
-    candidates += sorted(glob.glob(os.path.join(ib.REPO, "build*", "bench", "catalog_fill")),
-                         key=os.path.getmtime, reverse=True)
-    return next((c for c in candidates if os.access(c, os.X_OK)), candidates[0])
+    candidates.append(ib.default_bin("bench", "catalog_fill"))
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), candidates[0])
 
 
 def parse_args():
@@ -209,6 +207,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    ib.require_optimised(args.strata_bin, args.fill_bin)
     ib.enter_private_netns(NETNS_MARK, __file__, args.no_unshare)
     os.environ["TCP_NODELAY"] = "1"
     root = tempfile.mkdtemp(prefix="strata-query-scale-")
