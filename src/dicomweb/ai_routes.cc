@@ -3,8 +3,10 @@
 // same models serve KServe clients, including another Strata's remote inference back end.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/time_format.h"
 #include "dicomweb/ai_handlers.h"
@@ -22,14 +24,14 @@ constexpr size_t kMaxLimit = 1000;
 
 Result<std::string> ReadBody(Request& request, size_t max_bytes) {
   std::string body;
-  char buf[64 * 1024];
+  std::vector<char> buf(std::min(kBodyReadChunk, max_bytes + 1));
   while (true) {
-    STRATA_ASSIGN_OR_RETURN(size_t n, request.body->Read(buf, sizeof(buf)));
+    STRATA_ASSIGN_OR_RETURN(size_t n, request.body->Read(buf.data(), buf.size()));
     if (n == 0) return body;
     if (body.size() + n > max_bytes) {
       return ResourceExhausted("request body larger than " + std::to_string(max_bytes) + " bytes");
     }
-    body.append(buf, n);
+    body.append(buf.data(), n);
   }
 }
 
@@ -132,16 +134,16 @@ Response HandleAiInfer(ai::AiPipeline& ai, ingest::IngestService& ingest, Reques
   Status written = [&]() -> Status {
     FILE* f = std::fopen(staged->c_str(), "wb");
     if (!f) return Internal("cannot write a staging file");
-    char buf[64 * 1024];
+    std::vector<char> buf(kBodyReadChunk);
     Status status;
     while (true) {
-      auto n = request.body->Read(buf, sizeof(buf));
+      auto n = request.body->Read(buf.data(), buf.size());
       if (!n.ok()) {
         status = n.status();
         break;
       }
       if (*n == 0) break;
-      if (std::fwrite(buf, 1, *n, f) != *n) {
+      if (std::fwrite(buf.data(), 1, *n, f) != *n) {
         status = Unavailable("staging file write failed");
         break;
       }

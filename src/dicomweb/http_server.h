@@ -12,6 +12,7 @@
 // controlling thread; handlers run concurrently on the worker threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,6 +29,12 @@ namespace strata::dicomweb {
 // Pulls a request body. Read returns the number of bytes put in `buf` (at most `size`), 0 at
 // the end of the body; kResourceExhausted when the body exceeds the server's limit (the server
 // then answers 413), kUnavailable when the client goes away or times out.
+//
+// Each Read is one hand-off to the connection's I/O thread and back, so handlers read
+// kBodyReadChunk at a time: at 64 KiB the hand-offs held four-connection STOW-RS about a fifth
+// below what it reaches at 1 MiB.
+inline constexpr size_t kBodyReadChunk = 1024 * 1024;
+
 class BodyReader {
  public:
   virtual ~BodyReader() = default;

@@ -25,9 +25,6 @@
 namespace strata::dicomweb {
 namespace {
 
-// The body is read this much at a time. Each read is one hand-off to the I/O threads and back
-// (Await): at 64 KiB the hand-offs held four-connection STOW-RS about a fifth below this.
-constexpr size_t kReadChunk = 1024 * 1024;
 constexpr size_t kPrepareThreads = 4;  // parts made durable while the body arrives
 
 // PS3.18 Table I.2-1 / PS3.4 B.2.3 failure reasons.
@@ -305,7 +302,7 @@ Response HandleStow(Services& services, Request& request) {
                            [&](StagedPart part) { preparer.Add(std::move(part)); });
   auto parser = MultipartParser::Create(boundary, listener);
   if (!parser.ok()) return Response::Error(parser.status());
-  std::vector<char> chunk(kReadChunk);
+  std::vector<char> chunk(kBodyReadChunk);
   while (true) {
     Result<size_t> n = request.body->Read(chunk.data(), chunk.size());
     if (!n.ok()) return Response::Error(n.status());
