@@ -461,6 +461,8 @@ def parse_args():
                    help="demo: the committed demo model (64x64 input, well under 1 ms per image); "
                         "densenet121: the compute of a clinical classifier, untrained, written by "
                         "bench/clinical_size_model.py (needs Debian's python3-torch)")
+    p.add_argument("--model-size", type=int, default=224,
+                   help="densenet121's input width and height (224: CheXNet's; 512: many later models)")
     p.add_argument("--model-dir", default=None,
                    help="any other model: a directory with model.onnx and model_card.json "
                         "(overrides --model)")
@@ -515,7 +517,7 @@ def main():
         elif args.model_dir is None:
             args.model_dir = os.path.join(root, "model")
             made = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "bench", "clinical_size_model.py"),
-                                   args.model_dir], capture_output=True, text=True)
+                                   args.model_dir, str(args.model_size)], capture_output=True, text=True)
             if made.returncode != 0:
                 raise RuntimeError("bench/clinical_size_model.py failed (it needs Debian's python3-torch "
                                    f"and python3-onnx: apt-get install python3-torch python3-onnx):\n{made.stderr}")
