@@ -488,6 +488,8 @@ def parse_args():
     p.add_argument("--out", default=os.path.join(REPO, "bench", "out"))
     p.add_argument("--no-unshare", action="store_true")
     args = p.parse_args()
+    if args.model_size != 224 and (args.model != "densenet121" or args.model_dir):
+        p.error("--model-size sets the input of --model densenet121; the other models have their own")
     for name in ("strata_bin", "raw_bin"):
         v = getattr(args, name)
         if not v or not os.access(v, os.X_OK):

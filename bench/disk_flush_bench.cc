@@ -27,13 +27,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace {
+
+// The four arrangements, in the order printed; kWayNames matches.
+enum class Way { kCommitted, kNoDir, kInPlace, kOneFlush };
+constexpr Way kWays[] = {Way::kCommitted, Way::kNoDir, Way::kInPlace, Way::kOneFlush};
+constexpr const char* kWayNames[] = {"committed", "no_dir", "in_place", "one_flush"};
+
+const char* Name(Way way) { return kWayNames[static_cast<int>(way)]; }
 
 struct Args {
   std::string dir;
@@ -77,17 +83,18 @@ class Bench {
   ~Bench() { ::close(log_fd_); }
 
   // ms per object of one way, on fresh folders.
-  double Run(const std::string& way, int round) {
-    const std::string base = dir_ + "/" + way + "-" + std::to_string(round);
+  double Run(Way way, int round) {
+    const std::string base = dir_ + "/" + Name(way) + "-" + std::to_string(round);
     Check(::mkdir(base.c_str(), 0755) == 0 && ::mkdir((base + "/keys").c_str(), 0755) == 0,
           "mkdir " + base);
     FsyncDir(base);
     FsyncDir(dir_);
-    if (way == "in_place" || way == "one_flush") Preallocate(base);
+    const bool new_files = way == Way::kCommitted || way == Way::kNoDir;
+    if (!new_files) Preallocate(base);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < args_.objects; ++i) {
       const std::string name = std::to_string(i);
-      if (way == "committed" || way == "no_dir") {
+      if (new_files) {
         const std::string staged = base + "/staged-" + name;
         int fd = ::open(staged.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
         Check(fd >= 0, "open " + staged);
@@ -95,14 +102,14 @@ class Bench {
         Check(::fsync(fd) == 0, "fsync " + staged);
         ::close(fd);
         Check(::link(staged.c_str(), (base + "/keys/" + name).c_str()) == 0, "link " + staged);
-        if (way == "committed") FsyncDir(base + "/keys");
+        if (way == Way::kCommitted) FsyncDir(base + "/keys");
         ::unlink(staged.c_str());
       } else {
         const std::string slot = base + "/slot-" + name;
         int fd = ::open(slot.c_str(), O_WRONLY | O_CLOEXEC);
         Check(fd >= 0, "open " + slot);
         WriteAll(fd, data_, slot);
-        if (way == "in_place") {
+        if (way == Way::kInPlace) {
           Check(::fdatasync(fd) == 0, "fdatasync " + slot);
         } else {
           Check(::sync_file_range(fd, 0, 0,
@@ -186,16 +193,15 @@ int main(int argc, char** argv) {
     dir += "/disk-flush-bench";
     Check(::mkdir(dir.c_str(), 0755) == 0, "mkdir " + dir);
   }
-  const std::vector<std::string> ways = {"committed", "no_dir", "in_place", "one_flush"};
   std::map<std::string, std::vector<double>> ms;
   {
     Bench bench(args, dir);
     for (int round = 0; round < args.rounds; ++round) {
       std::printf("round %d:", round + 1);
-      for (const auto& way : ways) ms[way].push_back(bench.Run(way, round));
-      for (const auto& way : ways) {
-        std::printf("  %s %.3f ms (x%.2f)", way.c_str(), ms[way].back(),
-                    ms[way].back() / ms["committed"].back());
+      for (Way way : kWays) ms[Name(way)].push_back(bench.Run(way, round));
+      for (Way way : kWays) {
+        std::printf("  %s %.3f ms (x%.2f)", Name(way), ms[Name(way)].back(),
+                    ms[Name(way)].back() / ms[Name(Way::kCommitted)].back());
       }
       std::printf("\n");
       std::fflush(stdout);
