@@ -392,12 +392,13 @@ TEST_F(DimseServerTest, StoreIsDurableAndQueryable) {
     EXPECT_EQ(status, STATUS_Success);
   }
   EXPECT_EQ(archive->Locate(m1.study_instance_uid).size(), 2u);
-  EXPECT_EQ(archive->controllable->last_request.source_ae, "TESTSCU");
-  EXPECT_EQ(archive->controllable->last_request.source_address, "127.0.0.1");
-  EXPECT_EQ(archive->controllable->last_request.expected_sop_instance_uid, m2.sop_instance_uid);
+  const ingest::IngestRequest last = archive->controllable->last_request();
+  EXPECT_EQ(last.source_ae, "TESTSCU");
+  EXPECT_EQ(last.source_address, "127.0.0.1");
+  EXPECT_EQ(last.expected_sop_instance_uid, m2.sop_instance_uid);
   EXPECT_EQ(archive->StagedFiles(), 0u);
   // The hash taken while the data set arrived is the stored object's.
-  const auto& digest = archive->controllable->last_request.digest;
+  const auto& digest = last.digest;
   ASSERT_TRUE(digest.has_value());
   for (const auto& location : archive->Locate(m1.study_instance_uid)) {
     if (location.sop_instance_uid != m2.sop_instance_uid) continue;

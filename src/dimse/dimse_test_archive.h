@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@
 namespace strata::dimse::testing {
 
 // Forwards to a real IngestService; a test can make StagingPath or Prepare (so Ingest) fail, and
-// sees the last request.
+// sees the last request. Associations call it from threads of their own, so the last request is
+// kept under a lock.
 class ControllableIngest final : public ingest::IngestService {
  public:
   explicit ControllableIngest(ingest::IngestService& base) : base_(base) {}
@@ -30,7 +32,10 @@ class ControllableIngest final : public ingest::IngestService {
     return base_.StagingPath();
   }
   Result<ingest::PreparedIngest> Prepare(const ingest::IngestRequest& request) override {
-    last_request = request;
+    {
+      std::lock_guard lock(mutex_);
+      last_request_ = request;
+    }
     if (ingest_error) {
       (void)::unlink(request.staged_path.c_str());  // as the real service does on failure
       return *ingest_error;
@@ -45,10 +50,15 @@ class ControllableIngest final : public ingest::IngestService {
   Status Recover() override { return base_.Recover(); }
   std::optional<Status> staging_error;
   std::optional<Status> ingest_error;
-  ingest::IngestRequest last_request;
+  ingest::IngestRequest last_request() {
+    std::lock_guard lock(mutex_);
+    return last_request_;
+  }
 
  private:
   ingest::IngestService& base_;
+  std::mutex mutex_;
+  ingest::IngestRequest last_request_;
 };
 
 // Everything under `root`, which it removes when it goes. Start `server` to serve.
