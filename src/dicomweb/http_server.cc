@@ -15,8 +15,8 @@
 #include <chrono>
 #include <future>
 #include <limits>
+#include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "core/log.h"
@@ -154,7 +154,8 @@ class HttpServer::Impl {
 
   explicit Impl(HttpServerOptions options)
       : options_(std::move(options)),
-        acceptor_(ioc_),
+        // On a strand: Stop closes it while accept handlers may run on other I/O threads.
+        acceptor_(asio::make_strand(ioc_)),
         work_(asio::make_work_guard(ioc_)),
         workers_(static_cast<size_t>(std::max(1, options_.worker_threads))) {}
 
@@ -204,7 +205,8 @@ class HttpServer::Impl {
   // Before ioc_: handlers still queued when ioc_ is destroyed own sessions, whose destructors
   // unregister here.
   std::mutex sessions_mu_;
-  std::set<Session*> sessions_;  // GUARDED_BY(sessions_mu_)
+  // Weak, so that Stop never reaches a session that is being destroyed.
+  std::map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
 
   std::optional<asio::ssl::context> tls_;  // set when a certificate is configured
   asio::io_context ioc_;
@@ -220,10 +222,7 @@ class HttpServer::Impl {
 // What Stop() needs of every connection, whatever its transport.
 class HttpServer::Impl::Session {
  public:
-  explicit Session(Impl& server) : server_(server) {
-    std::lock_guard lock(server_.sessions_mu_);
-    server_.sessions_.insert(this);
-  }
+  explicit Session(Impl& server) : server_(server) {}
   virtual ~Session() {
     std::lock_guard lock(server_.sessions_mu_);
     server_.sessions_.erase(this);
@@ -232,6 +231,12 @@ class HttpServer::Impl::Session {
   virtual void Shutdown() = 0;
 
  protected:
+  // Once a shared_ptr owns the session: Stop then reaches it only while it is whole.
+  void Register(std::weak_ptr<Session> self) {
+    std::lock_guard lock(server_.sessions_mu_);
+    server_.sessions_.emplace(this, std::move(self));
+  }
+
   Impl& server_;
 };
 
@@ -258,6 +263,7 @@ class HttpServer::Impl::Connection final : public Session,
 
   // TLS: the handshake first (bounded by the idle timeout), then requests.
   void Begin() {
+    Register(this->shared_from_this());
     if constexpr (kTls) {
       Lowest().expires_after(std::chrono::seconds(server_.options_.idle_timeout_seconds));
       stream_.async_handshake(
@@ -644,10 +650,16 @@ void HttpServer::Impl::Stop() {
     closed.set_value();
   });
   closed.get_future().wait();
+  std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard lock(sessions_mu_);
-    for (Session* session : sessions_) session->Shutdown();
+    for (auto& [raw, weak] : sessions_) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
   }
+  // Outside the lock: dropping the last reference to a session destroys it, and it unregisters.
+  for (auto& session : live) session->Shutdown();
+  live.clear();
   workers_.join();
   work_.reset();
   ioc_.stop();
