@@ -17,6 +17,15 @@ if(STRATA_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# ThreadSanitizer cannot share a build with AddressSanitizer.
+if(STRATA_TSAN)
+  if(STRATA_SANITIZE OR STRATA_FUZZ)
+    message(FATAL_ERROR "STRATA_TSAN cannot be combined with STRATA_SANITIZE or STRATA_FUZZ")
+  endif()
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
 # strata_module(NAME SOURCES a.cc b.cc DEPS strata_core ...)
 # One static library per building block; DEPS is the module's allowed dependency list.
 function(strata_module name)

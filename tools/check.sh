@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The checks beyond the tests, each in its own build: formatting, unit tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer (clang), and every fuzz target for a bounded
-# time. STRATA_FUZZ_SECONDS sets the time per target (default 30).
+# AddressSanitizer + UndefinedBehaviorSanitizer (clang), unit tests under ThreadSanitizer, and
+# every fuzz target for a bounded time. STRATA_FUZZ_SECONDS sets the time per target (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,12 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=cl
 ninja -C build-asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions="$PWD/../tests/lsan.supp" ctest --output-on-failure -L unit -j 2)
+
+echo "check: unit tests under TSan"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_TSAN=ON -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
+ninja -C build-tsan
+(cd build-tsan && TSAN_OPTIONS=second_deadlock_stack=1 ctest --output-on-failure -L unit -j 2)
 
 echo "check: fuzzing"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
