@@ -3,12 +3,16 @@
 //   disk_flush_bench [--dir DIR] [--objects N] [--bytes B] [--rounds R]
 //
 // Writes N objects of B bytes (default 400 of 573,440: the mixed set's mean) in DIR (default:
-// a new folder under the current one, removed afterwards) in four ways, each ending with an
+// a new folder under the current one, removed afterwards) in six ways, each ending with an
 // 8 KiB write to a log file and its fdatasync, as a catalog commit does:
 //
 //   committed  a new file, fsync, link under its key, fsync of the key's directory (Strata's
 //              ingest today: three flushes per acknowledged object);
 //   no_dir     the same without the directory's fsync (two flushes; the name is not durable);
+//   syncfs     a new file linked under its key, both made durable by one syncfs of the file
+//              system (two flushes: syncfs and the log's; the name is durable too);
+//   syncfs_x4  the same for four objects at a time, one syncfs and one log flush for the four
+//              (what four associations sharing a group commit would cost);
 //   in_place   an overwrite of a file written with zeros and fsynced beforehand, fdatasync
 //              (two flushes, no block allocation at acknowledgement time);
 //   one_flush  the same overwrite, written to the device with sync_file_range and made durable
@@ -34,10 +38,12 @@
 
 namespace {
 
-// The four arrangements, in the order printed; kWayNames matches.
-enum class Way { kCommitted, kNoDir, kInPlace, kOneFlush };
-constexpr Way kWays[] = {Way::kCommitted, Way::kNoDir, Way::kInPlace, Way::kOneFlush};
-constexpr const char* kWayNames[] = {"committed", "no_dir", "in_place", "one_flush"};
+// The arrangements, in the order printed; kWayNames matches.
+enum class Way { kCommitted, kNoDir, kSyncfs, kSyncfsX4, kInPlace, kOneFlush };
+constexpr Way kWays[] = {Way::kCommitted, Way::kNoDir,   Way::kSyncfs,
+                         Way::kSyncfsX4,  Way::kInPlace, Way::kOneFlush};
+constexpr const char* kWayNames[] = {"committed", "no_dir",   "syncfs",
+                                     "syncfs_x4", "in_place", "one_flush"};
 
 const char* Name(Way way) { return kWayNames[static_cast<int>(way)]; }
 
@@ -89,7 +95,10 @@ class Bench {
           "mkdir " + base);
     FsyncDir(base);
     FsyncDir(dir_);
-    const bool new_files = way == Way::kCommitted || way == Way::kNoDir;
+    const bool new_files = way != Way::kInPlace && way != Way::kOneFlush;
+    const int group = way == Way::kSyncfsX4 ? 4 : 1;
+    // The last object of each group (and the last of all) carries the group's flushes.
+    auto ends_group = [&](int i) { return (i + 1) % group == 0 || i + 1 == args_.objects; };
     if (!new_files) Preallocate(base);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < args_.objects; ++i) {
@@ -99,10 +108,12 @@ class Bench {
         int fd = ::open(staged.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
         Check(fd >= 0, "open " + staged);
         WriteAll(fd, data_, staged);
-        Check(::fsync(fd) == 0, "fsync " + staged);
-        ::close(fd);
+        const bool by_syncfs = way == Way::kSyncfs || way == Way::kSyncfsX4;
+        if (!by_syncfs) Check(::fsync(fd) == 0, "fsync " + staged);
         Check(::link(staged.c_str(), (base + "/keys/" + name).c_str()) == 0, "link " + staged);
         if (way == Way::kCommitted) FsyncDir(base + "/keys");
+        if (by_syncfs && ends_group(i)) Check(::syncfs(fd) == 0, "syncfs " + staged);
+        ::close(fd);
         ::unlink(staged.c_str());
       } else {
         const std::string slot = base + "/slot-" + name;
@@ -119,6 +130,7 @@ class Bench {
         }
         ::close(fd);
       }
+      if (!ends_group(i)) continue;
       Check(::pwrite(log_fd_, record_.data(), record_.size(),
                      static_cast<off_t>((i % 128) * record_.size())) ==
                 static_cast<ssize_t>(record_.size()),
