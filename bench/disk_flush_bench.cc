@@ -96,41 +96,18 @@ class Bench {
     FsyncDir(base);
     FsyncDir(dir_);
     const bool new_files = way != Way::kInPlace && way != Way::kOneFlush;
-    const int group = way == Way::kSyncfsX4 ? 4 : 1;
     // The last object of each group (and the last of all) carries the group's flushes.
-    auto ends_group = [&](int i) { return (i + 1) % group == 0 || i + 1 == args_.objects; };
+    const int group = way == Way::kSyncfsX4 ? 4 : 1;
     if (!new_files) Preallocate(base);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < args_.objects; ++i) {
-      const std::string name = std::to_string(i);
+      const bool last_of_group = (i + 1) % group == 0 || i + 1 == args_.objects;
       if (new_files) {
-        const std::string staged = base + "/staged-" + name;
-        int fd = ::open(staged.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-        Check(fd >= 0, "open " + staged);
-        WriteAll(fd, data_, staged);
-        const bool by_syncfs = way == Way::kSyncfs || way == Way::kSyncfsX4;
-        if (!by_syncfs) Check(::fsync(fd) == 0, "fsync " + staged);
-        Check(::link(staged.c_str(), (base + "/keys/" + name).c_str()) == 0, "link " + staged);
-        if (way == Way::kCommitted) FsyncDir(base + "/keys");
-        if (by_syncfs && ends_group(i)) Check(::syncfs(fd) == 0, "syncfs " + staged);
-        ::close(fd);
-        ::unlink(staged.c_str());
+        WriteNewFile(way, base, std::to_string(i), last_of_group);
       } else {
-        const std::string slot = base + "/slot-" + name;
-        int fd = ::open(slot.c_str(), O_WRONLY | O_CLOEXEC);
-        Check(fd >= 0, "open " + slot);
-        WriteAll(fd, data_, slot);
-        if (way == Way::kInPlace) {
-          Check(::fdatasync(fd) == 0, "fdatasync " + slot);
-        } else {
-          Check(::sync_file_range(fd, 0, 0,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER) == 0,
-                "sync_file_range " + slot);
-        }
-        ::close(fd);
+        OverwriteSlot(way, base + "/slot-" + std::to_string(i));
       }
-      if (!ends_group(i)) continue;
+      if (!last_of_group) continue;
       Check(::pwrite(log_fd_, record_.data(), record_.size(),
                      static_cast<off_t>((i % 128) * record_.size())) ==
                 static_cast<ssize_t>(record_.size()),
@@ -143,6 +120,37 @@ class Bench {
   }
 
  private:
+  // committed, no_dir, syncfs and syncfs_x4: a new file, linked under its key.
+  void WriteNewFile(Way way, const std::string& base, const std::string& name, bool last_of_group) {
+    const std::string staged = base + "/staged-" + name;
+    int fd = ::open(staged.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    Check(fd >= 0, "open " + staged);
+    WriteAll(fd, data_, staged);
+    const bool by_syncfs = way == Way::kSyncfs || way == Way::kSyncfsX4;
+    if (!by_syncfs) Check(::fsync(fd) == 0, "fsync " + staged);
+    Check(::link(staged.c_str(), (base + "/keys/" + name).c_str()) == 0, "link " + staged);
+    if (way == Way::kCommitted) FsyncDir(base + "/keys");
+    if (by_syncfs && last_of_group) Check(::syncfs(fd) == 0, "syncfs " + staged);
+    ::close(fd);
+    ::unlink(staged.c_str());
+  }
+
+  // in_place and one_flush: an overwrite of a slot Preallocate wrote.
+  void OverwriteSlot(Way way, const std::string& slot) {
+    int fd = ::open(slot.c_str(), O_WRONLY | O_CLOEXEC);
+    Check(fd >= 0, "open " + slot);
+    WriteAll(fd, data_, slot);
+    if (way == Way::kInPlace) {
+      Check(::fdatasync(fd) == 0, "fdatasync " + slot);
+    } else {
+      Check(::sync_file_range(fd, 0, 0,
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                  SYNC_FILE_RANGE_WAIT_AFTER) == 0,
+            "sync_file_range " + slot);
+    }
+    ::close(fd);
+  }
+
   // The slots of in_place and one_flush: written with zeros and flushed, names flushed, untimed.
   void Preallocate(const std::string& base) {
     const std::vector<char> zeros(args_.bytes, '\0');

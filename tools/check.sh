@@ -9,18 +9,23 @@ echo "check: clang-format"
 files=$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
 clang-format --dry-run --Werror $files
 
+# unit_tests_under DIR BUILD_TYPE OPTION [NAME=value ...]: builds DIR with the CMake option
+# OPTION on, then runs its unit tests with the environment given.
+unit_tests_under() {
+  local dir=$1 build_type=$2 option=$3
+  shift 3
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -D"$option"=ON -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
+  ninja -C "$dir"
+  (cd "$dir" && env "$@" ctest --output-on-failure -L unit -j 2)
+}
+
 echo "check: unit tests under ASan+UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-  -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_SANITIZE=ON -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C build-asan
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  LSAN_OPTIONS=suppressions="$PWD/../tests/lsan.supp" ctest --output-on-failure -L unit -j 2)
+unit_tests_under build-asan Debug STRATA_SANITIZE ASAN_OPTIONS=detect_leaks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp"
 
 echo "check: unit tests under TSan"
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-  -DCMAKE_CXX_COMPILER=clang++ -DSTRATA_TSAN=ON -DSTRATA_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C build-tsan
-(cd build-tsan && TSAN_OPTIONS=second_deadlock_stack=1 ctest --output-on-failure -L unit -j 2)
+unit_tests_under build-tsan RelWithDebInfo STRATA_TSAN TSAN_OPTIONS=second_deadlock_stack=1
 
 echo "check: fuzzing"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
