@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
@@ -36,6 +37,8 @@ using tcp = asio::ip::tcp;
 constexpr size_t kChunkBytes = 512 * 1024;
 constexpr uint32_t kHeaderLimit = 64 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
+// How long the accept loop waits after a failed accept before it tries again.
+constexpr std::chrono::milliseconds kAcceptPause{100};
 
 // Runs one asynchronous operation from a worker thread and waits for it; the I/O threads
 // complete it. Lets handlers read and write as a blocking stream while idle connections wait
@@ -211,6 +214,7 @@ class HttpServer::Impl {
   std::optional<asio::ssl::context> tls_;  // set when a certificate is configured
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_pause_{acceptor_.get_executor()};  // on the acceptor's strand
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::thread_pool workers_;
   std::vector<std::thread> io_threads_;
@@ -596,7 +600,15 @@ void HttpServer::Impl::Accept() {
     if (ec) {
       if (!acceptor_.is_open() || stopping_) return;
       log::Warn("http_accept_failed", {{"reason", ec.message()}});
-    } else if (!stopping_) {
+      // Out of descriptors and the like: the pending connection fails again at once, so pause
+      // rather than spin.
+      accept_pause_.expires_after(kAcceptPause);
+      accept_pause_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open() && !stopping_) Accept();
+      });
+      return;
+    }
+    if (!stopping_) {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       if (tls_) {
@@ -647,6 +659,7 @@ void HttpServer::Impl::Stop() {
   asio::post(acceptor_.get_executor(), [&] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_pause_.cancel();
     closed.set_value();
   });
   closed.get_future().wait();

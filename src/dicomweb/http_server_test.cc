@@ -1,12 +1,17 @@
 #include "dicomweb/http_server.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace strata::dicomweb {
 namespace {
@@ -158,6 +163,51 @@ TEST_F(HttpServerTest, GarbageRequestGets400) {
   EXPECT_EQ(res.result_int(), 400);
   stream_.reset();
   EXPECT_EQ(Get("/echo/fine").body(), "fine");
+}
+
+// Out of file descriptors, a pending connection fails every accept at once: the server pauses
+// between tries instead of spinning, and serves the connection once descriptors are back.
+TEST_F(HttpServerTest, FailedAcceptPausesAndRecovers) {
+  stream_ = std::make_unique<beast::tcp_stream>(ioc_);
+  stream_->socket().open(tcp::v4());
+  timeval timeout{10, 0};
+  ASSERT_EQ(::setsockopt(stream_->socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+                         sizeof(timeout)),
+            0);
+  testing::internal::CaptureStderr();
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // The lowest free descriptor becomes the limit, so no new one can be opened.
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit lowered = saved;
+  lowered.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  beast::error_code connect_ec;
+  stream_->socket().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()),
+                            connect_ec);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(connect_ec) << connect_ec.message();
+
+  http::request<http::string_body> req(http::verb::get, "/echo/back", 11);
+  req.set(http::field::host, "localhost");
+  http::write(*stream_, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(*stream_, buffer, res);
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(res.body(), "back");
+
+  size_t failures = 0;
+  for (size_t at = log.find("http_accept_failed"); at != std::string::npos;
+       at = log.find("http_accept_failed", at + 1)) {
+    ++failures;
+  }
+  // 500 ms at one try per 100 ms; spinning would log thousands.
+  EXPECT_GE(failures, 1u);
+  EXPECT_LE(failures, 10u) << log.substr(0, 2000);
 }
 
 TEST(QueryStringTest, Decoding) {
