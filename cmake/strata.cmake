@@ -15,6 +15,8 @@ endif()
 if(STRATA_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+  # For the few tests that UBSan's own workings rule out (see where it is used).
+  add_compile_definitions(STRATA_UBSAN)
 endif()
 
 # ThreadSanitizer cannot share a build with AddressSanitizer.

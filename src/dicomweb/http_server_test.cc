@@ -168,6 +168,11 @@ TEST_F(HttpServerTest, GarbageRequestGets400) {
 // Out of file descriptors, a pending connection fails every accept at once: the server pauses
 // between tries instead of spinning, and serves the connection once descriptors are back.
 TEST_F(HttpServerTest, FailedAcceptPausesAndRecovers) {
+#ifdef STRATA_UBSAN
+  // UBSan checks a type it has not seen yet by reading memory through a pipe; with no descriptor
+  // left it reports a false error and stops the process. Run in the other builds.
+  GTEST_SKIP() << "needs descriptors to run out, which UBSan's type checks cannot take";
+#endif
   stream_ = std::make_unique<beast::tcp_stream>(ioc_);
   stream_->socket().open(tcp::v4());
   timeval timeout{10, 0};
