@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -72,6 +73,14 @@ struct Archive : testing::TestArchive {
 
 // An association opened with the low-level API, to see reject reasons and send crafted
 // requests. Released on destruction.
+// DCMTK's requestor side formats into a buffer of its own that is shared by every thread
+// (ThreadSanitizer saw two threads' sprintf into it), so the tests' clients set up their
+// associations one at a time; once set up, they run at once.
+std::mutex& RequestorSetupMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 struct RawAssociation {
   T_ASC_Network* net = nullptr;
   T_ASC_Association* assoc = nullptr;
@@ -80,6 +89,7 @@ struct RawAssociation {
 
   RawAssociation(uint16_t port, const std::string& calling, const std::string& called,
                  const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts) {
+    std::lock_guard lock(RequestorSetupMutex());
     cond = ASC_initializeNetwork(NET_REQUESTOR, 0, 5, &net);
     if (cond.bad()) return;
     T_ASC_Parameters* params = nullptr;
