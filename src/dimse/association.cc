@@ -16,18 +16,16 @@
 #include "dimse/negotiation.h"
 
 namespace strata::dimse {
-namespace {
 
-// DCMTK takes an already-connected socket only through the process-global
-// dcmExternalSocketHandle, read once per ASC_initializeNetwork/ASC_receiveAssociation; this
-// mutex serialises those calls across association threads.
-std::mutex& ExternalSocketMutex() {
+std::mutex& DcmtkNetworkMutex() {
   static std::mutex mutex;
   return mutex;
 }
 
+namespace {
+
 // Waits until the whole A-ASSOCIATE-RQ PDU (PS3.8 9.3.2) is readable on `fd`, so that DCMTK
-// reads it without blocking while ExternalSocketMutex is held. Returns false on timeout, on a
+// reads it without blocking while DcmtkNetworkMutex is held. Returns false on timeout, on a
 // PDU that is not an A-ASSOCIATE-RQ, and when the peer closes its side before sending it all.
 bool WaitForAssociateRequest(int fd, int timeout_seconds) {
   // Large requests (many contexts) may not fit the socket buffer; past this, read directly.
@@ -196,7 +194,7 @@ void ServeConnection(ServerContext& server, ConnectionRegistry& registry, int fd
   T_ASC_Association* assoc = nullptr;
   OFCondition cond = EC_Normal;
   {
-    std::lock_guard lock(ExternalSocketMutex());
+    std::lock_guard lock(DcmtkNetworkMutex());
     dcmExternalSocketHandle.set(fd);
     cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, options.acse_timeout_seconds, &net);
     if (cond.good()) {

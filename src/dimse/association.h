@@ -10,6 +10,12 @@
 
 namespace strata::dimse {
 
+// Held around every ASC_initializeNetwork in Strata, and by the acceptor also around
+// ASC_receiveAssociation. DCMTK's network setup touches process-wide state: it fills DUL's
+// global state table (DUL_InitializeFSM, which ThreadSanitizer saw two threads write at once),
+// and an acceptor takes its connected socket only through the global dcmExternalSocketHandle.
+std::mutex& DcmtkNetworkMutex();
+
 // The sockets of running associations, so that Stop() can shut them down and unblock their
 // threads. A socket is removed before DCMTK closes it, so a shut-down never hits a reused
 // descriptor. Thread-safe.

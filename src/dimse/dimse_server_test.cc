@@ -31,6 +31,7 @@
 #include "core/testing/loopback.h"
 #include "dicom/testing/test_files.h"
 #include "dicom/transcode.h"
+#include "dimse/association.h"
 #include "dimse/dimse_test_archive.h"
 #include "ingest/ingest_service.h"
 
@@ -73,14 +74,6 @@ struct Archive : testing::TestArchive {
 
 // An association opened with the low-level API, to see reject reasons and send crafted
 // requests. Released on destruction.
-// DCMTK's requestor side formats into a buffer of its own that is shared by every thread
-// (ThreadSanitizer saw two threads' sprintf into it), so the tests' clients set up their
-// associations one at a time; once set up, they run at once.
-std::mutex& RequestorSetupMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
 struct RawAssociation {
   T_ASC_Network* net = nullptr;
   T_ASC_Association* assoc = nullptr;
@@ -89,8 +82,10 @@ struct RawAssociation {
 
   RawAssociation(uint16_t port, const std::string& calling, const std::string& called,
                  const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts) {
-    std::lock_guard lock(RequestorSetupMutex());
-    cond = ASC_initializeNetwork(NET_REQUESTOR, 0, 5, &net);
+    {
+      std::lock_guard lock(DcmtkNetworkMutex());
+      cond = ASC_initializeNetwork(NET_REQUESTOR, 0, 5, &net);
+    }
     if (cond.bad()) return;
     T_ASC_Parameters* params = nullptr;
     cond = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);

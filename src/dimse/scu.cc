@@ -11,6 +11,7 @@
 #include <set>
 
 #include "dicom/transcode.h"
+#include "dimse/association.h"
 
 namespace strata::dimse {
 namespace {
@@ -238,7 +239,11 @@ Result<std::unique_ptr<StoreAssociation>> StoreAssociation::Connect(
     }
   }
   T_ASC_Network* net = nullptr;
-  OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, timeout_seconds, &net);
+  OFCondition cond;
+  {
+    std::lock_guard lock(DcmtkNetworkMutex());
+    cond = ASC_initializeNetwork(NET_REQUESTOR, 0, timeout_seconds, &net);
+  }
   if (cond.bad()) return Unavailable(std::string("network init: ") + cond.text());
   T_ASC_Parameters* params = nullptr;
   cond = ASC_createAssociationParameters(&params, max_pdu);
